@@ -1,0 +1,46 @@
+"""The ``accel`` command: one sub-command per module in :mod:`accel.sim.commands`.
+
+Every sub-command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+A :class:`UserError` raised anywhere below becomes one line on stderr and exit status 2, so bad input
+never ends in a traceback.
+"""
+
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+COMMANDS = ["run", "hmma", "energy", "bench", "synth"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(message)
+
+
+def build_parser():
+    parser = _Parser(prog="accel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"accel.sim.commands.{name}")
+        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args) or 0
+    except UserError as error:
+        print(f"accel: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("accel: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
