@@ -7,11 +7,14 @@ never ends in a traceback.
 
 import argparse
 import importlib
+import pkgutil
 import sys
+
+from . import commands
 
 from .errors import UserError
 
-COMMANDS = ["run", "hmma", "energy", "bench", "synth"]
+COMMANDS = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
 
 
 class _Parser(argparse.ArgumentParser):
