@@ -1,0 +1,18 @@
+"""Simulator backends by name: each module offers ``run_stream`` with the contract of :mod:`.pysim`."""
+
+import importlib
+
+from .errors import UserError
+
+BACKENDS = {"pysim": "accel.sim.pysim", "verilator": "accel.sim.verilator"}
+
+
+def backend(name):
+    """The backend module called ``name``; a UserError naming the known ones otherwise."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[name])
+
+
+def run_stream(name, dut, words, **options):
+    return backend(name).run_stream(dut, words, **options)
