@@ -5,18 +5,9 @@ import pytest
 import softfloatpy as sf
 
 from accel.golden import fp
+from accel.golden.specials import SPECIAL_FP16, SPECIAL_FP32
 
 RANDOM_PAIRS = 1_000_000
-
-# Special values per format: ±0, min/max subnormal, min/max normal, ±Inf, qNaN, sNaN, 1, and
-# neighbours that cancel or overflow when combined.
-SPECIAL_FP16 = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x8400, 0x7BFF, 0xFBFF,
-                0x7C00, 0xFC00, 0x7E00, 0xFE00, 0x7C01, 0x7D55, 0x3C00, 0xBC00, 0x3C01, 0xBBFF, 0x0200]
-SPECIAL_FP32 = [0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007FFFFF, 0x807FFFFF, 0x00800000,
-                0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000,
-                0x7F800001, 0x7FA00000, 0x3F800000, 0xBF800000, 0x3F800001, 0xBF7FFFFF, 0x7F000000,
-                0x00400000, 0x33800000, 0xB3800000, 0x4B800000]
-
 
 def all_pairs(values, dtype):
     values = np.array(values, dtype=dtype)
