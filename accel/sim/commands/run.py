@@ -1,0 +1,53 @@
+"""``accel run``: the main job on an embedded default workload (until the top level exists: sparse HMMA)."""
+
+import json
+import os
+import sys
+
+from ...golden.hmma import GATING_STYLES
+from ..errors import UserError
+from ..hmma import run_hmma
+from ..report import print_json, print_table
+from ..workloads import hmma_operands
+
+NAME = "run"
+HELP = "run the main job on an embedded workload, check it against golden, report cycles and MACs"
+
+# name -> (description, operand generator arguments)
+WORKLOADS = {
+    "hmma-sparse": ("HMMA instructions at 10% non-zero weights x 30% non-zero activations",
+                    dict(n=16, weight_density=0.1, act_density=0.3, seed=2018)),
+    "hmma-dense": ("HMMA instructions on dense random operands",
+                   dict(n=16, weight_density=1.0, act_density=1.0, seed=2018)),
+}
+
+
+def add_arguments(parser):
+    parser.add_argument("--workload", default="hmma-sparse", help=f"one of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--backend", default="pysim", choices=["pysim", "verilator"])
+    parser.add_argument("--out", metavar="DIR", help="write results.json (and plots) into DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run(args):
+    if args.workload not in WORKLOADS:
+        raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"--out {args.out}: exists and is not a directory")
+    description, generator = WORKLOADS[args.workload]
+    a, b, c = hmma_operands(**generator)
+    styles = {}
+    for gating in GATING_STYLES:
+        print(f"accel run: {args.workload}, gating {gating}, backend {args.backend} ...", file=sys.stderr, flush=True)
+        styles[gating] = run_hmma(a, b, c, gating=gating, backend=args.backend).counters()
+    result = {"workload": args.workload, "description": description, "backend": args.backend,
+              "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "results.json"), "w") as stream:
+            json.dump(result, stream, indent=2)
+    if args.json:
+        print_json(result)
+    else:
+        print_table(f"accel run: {description}", {g: s for g, s in styles.items()})
+    return 0 if result["bit_exact"] else 1

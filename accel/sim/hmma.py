@@ -1,0 +1,82 @@
+"""Run HMMA instructions through the hardware on a backend and compare with the golden model.
+
+The sender of the operand stream raises each element's ``is_zero`` flag (it is the zero detector in
+front of the array); with gating ``none`` there is no detection and every flag stays low.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..golden import fp
+from ..golden import hmma as golden
+from ..hw.hmma import HMMA
+from . import backends
+from .payload import pack, unpack
+
+
+@dataclass
+class HmmaRun:
+    """One streamed batch: D as FP32 bit patterns, and the counters of the ``--json`` contract."""
+
+    d: np.ndarray
+    cycles: int
+    latency: int
+    macs: int
+    macs_gated: int
+    bit_exact: bool
+    gating: str
+    backend: str
+    toggles: dict = field(default=None)
+
+    @property
+    def instructions(self):
+        return self.d.shape[0]
+
+    def counters(self):
+        return {"instructions": self.instructions, "cycles": self.cycles, "latency": self.latency,
+                "macs": self.macs, "macs_gated": self.macs_gated, "macs_useful": self.macs - self.macs_gated,
+                "bit_exact": self.bit_exact, "gating": self.gating, "backend": self.backend}
+
+
+def check_operands(a, b, c):
+    """Raise ValueError unless the arrays are FP bit patterns forming D = A·B + C for a batch."""
+    if a.dtype != np.uint16 or b.dtype != np.uint16 or c.dtype != np.uint32:
+        raise ValueError(f"operands must be uint16, uint16, uint32 bit patterns, not {a.dtype}, {b.dtype}, {c.dtype}")
+    if a.ndim != 3 or b.ndim != 3 or c.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1] \
+            or c.shape != (a.shape[0], a.shape[1], b.shape[2]):
+        raise ValueError(f"shapes do not form D = A·B + C: a {a.shape}, b {b.shape}, c {c.shape}")
+    if a.shape[0] == 0:
+        raise ValueError("no instructions: the batch is empty")
+
+
+def operand_flags(bits, gating):
+    """The is_zero flags the sender raises: none at all when gating is ``none``."""
+    return fp.is_zero(bits, fp.FP16) & (gating != "none")
+
+
+def instruction_words(dut, a, b, c, gating):
+    n = a.shape[0]
+    return pack(dut.i.payload.shape(), {
+        "a.value": a.reshape(n, -1), "a.is_zero": operand_flags(a, gating).reshape(n, -1),
+        "b.value": b.reshape(n, -1), "b.is_zero": operand_flags(b, gating).reshape(n, -1),
+        "c": c.reshape(n, -1),
+    })
+
+
+def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
+    """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array.
+
+    ``stream_options`` go to the backend's ``run_stream`` (valid/ready patterns, toggle counting, ...).
+    """
+    check_operands(a, b, c)
+    golden.check_gating(gating)
+    n, m, k = a.shape
+    p = b.shape[2]
+    dut = HMMA(m=m, n=p, k=k, gating=gating)
+    run = backends.run_stream(backend, dut, instruction_words(dut, a, b, c, gating), **stream_options)
+    d = unpack(dut.o.payload.shape(), run.outputs)["d"].astype(np.uint32).reshape(n, m, p)
+    flagged = golden.skipped_products(a, b) if gating == "hold" else np.zeros(1, bool)
+    return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
+                   macs_gated=int(flagged.sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
+                   gating=gating, backend=backend, toggles=run.toggles)

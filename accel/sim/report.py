@@ -1,0 +1,48 @@
+"""Human tables and JSON objects for the ``accel`` commands' output."""
+
+import json
+
+import numpy as np
+
+
+def _plain(value):
+    """numpy scalars and arrays as JSON-able Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def print_json(obj):
+    print(json.dumps(_plain(obj), indent=None, sort_keys=False))
+
+
+def format_value(value):
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1e6 else f"{value:.4g}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(title, rows):
+    """A two-column table of ``rows`` ({name: value}; nested dicts become dotted names)."""
+    flat = {}
+
+    def flatten(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            flat[prefix] = value
+
+    flatten("", rows)
+    width = max((len(k) for k in flat), default=0)
+    print(title)
+    for key, value in flat.items():
+        print(f"  {key:<{width}}  {format_value(value)}")
