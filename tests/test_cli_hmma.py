@@ -1,0 +1,95 @@
+"""`accel hmma` and the HMMA runner: results, counters, and bad input (one line, exit 2, no file)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from accel.golden import fp
+from accel.golden import hmma as golden
+from accel.sim.cli import main
+from accel.sim.hmma import run_hmma
+from accel.sim.workloads import hmma_operands
+
+
+def write_ops(path, n=3, **overrides):
+    a, b, c = hmma_operands(n, weight_density=0.5, act_density=0.5, seed=11)
+    arrays = {"a": fp.from_bits(a, fp.FP16), "b": fp.from_bits(b, fp.FP16), "c": fp.from_bits(c, fp.FP32)}
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return a, b, c
+
+
+def count_zero_operand_products(a, b):
+    """Independent count: loop over every (instruction, i, j, k) slot."""
+    count = 0
+    for s in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            for j in range(b.shape[2]):
+                for k in range(a.shape[2]):
+                    count += a[s, i, k] & 0x7FFF == 0 or b[s, k, j] & 0x7FFF == 0
+    return count
+
+
+def test_hmma_command_writes_golden_result_and_json(tmp_path, capsys):
+    a, b, c = write_ops(tmp_path / "ops.npz")
+    assert main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(tmp_path / "res.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    d = np.load(tmp_path / "res.npz")["d"]
+    assert d.dtype == np.float32 and d.shape == (3, 4, 4)
+    np.testing.assert_array_equal(fp.to_bits(d, fp.FP32), golden.hmma(a, b, c, "hold"))
+    assert report["bit_exact"] is True
+    assert report["macs"] == 3 * 64
+    assert report["macs_gated"] == count_zero_operand_products(a, b)
+    assert report["cycles"] == 3 + report["latency"]
+
+
+@pytest.mark.parametrize("gating", ["hold", "and", "none"])
+def test_runner_counts_and_matches_golden_under_back_pressure(gating):
+    a, b, c = hmma_operands(3, m=2, k=2, p=2, weight_density=0.4, act_density=0.5, seed=12)
+    rng = np.random.default_rng(13)
+    run = run_hmma(a, b, c, gating=gating, valid_pattern=rng.random(40) < 0.6, ready_pattern=rng.random(40) < 0.5)
+    assert run.bit_exact
+    np.testing.assert_array_equal(run.d, golden.hmma(a, b, c, gating))
+    assert run.macs == 3 * 8
+    assert run.macs_gated == (count_zero_operand_products(a, b) if gating == "hold" else 0)
+
+
+def run_cli(tmp_path, capsys, *extra):
+    code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(tmp_path / "res.npz"), *extra])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"a": None}, "missing array 'a'"),
+    ({"b": np.zeros((3, 4, 4), np.float32)}, "array 'b' has dtype float32, expected float16"),
+    ({"c": np.zeros((3, 16), np.float32)}, "array 'c' has shape (3, 16), expected 3 dimensions"),
+    ({"c": np.zeros((2, 4, 4), np.float32)}, "shapes do not form D = A·B + C"),
+])
+def test_bad_operands_give_one_line_and_no_output(tmp_path, capsys, overrides, message):
+    write_ops(tmp_path / "ops.npz", **overrides)
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "res.npz").exists()
+
+
+def test_corrupt_and_missing_input_files(tmp_path, capsys):
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "no such file" in err
+    (tmp_path / "ops.npz").write_bytes(b"not a zip at all")
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "not a readable .npz file" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "res.npz").exists()
+
+
+def test_contradicting_and_unknown_options(tmp_path, capsys):
+    write_ops(tmp_path / "ops.npz")
+    code, err = run_cli(tmp_path, capsys, "--no-zero-gating", "--gating", "hold")
+    assert code == 2 and "--no-zero-gating contradicts --gating hold" in err
+    code, err = run_cli(tmp_path, capsys, "--gating", "sometimes")
+    assert code == 2 and "invalid choice" in err and len(err.splitlines()) == 1
+    code, err = run_cli(tmp_path, capsys, "--frobnicate")
+    assert code == 2 and "unrecognized arguments: --frobnicate" in err
+    assert not (tmp_path / "res.npz").exists()
