@@ -1,0 +1,182 @@
+"""Shared checks for the FP units and the HMMA array: stimulus with special values, random valid/ready
+back-pressure, a streamed run in the Amaranth simulator and a bit-for-bit comparison with accel.golden.
+"""
+
+import numpy as np
+from amaranth import Module, ResetInserter, Signal
+from amaranth.sim import Simulator
+
+from accel.golden import fp
+from accel.golden import hmma as golden_hmma
+from accel.golden.specials import SPECIAL_FP16, SPECIAL_FP32
+from accel.hw.fp_add import FPAdd
+from accel.hw.fp_mul import FPMul
+from accel.hw.hmma import HMMA
+from accel.sim.hmma import instruction_words
+from accel.sim.payload import pack, unpack
+from accel.sim.pysim import run_stream
+
+SPECIALS = {fp.FP16: SPECIAL_FP16, fp.FP32: SPECIAL_FP32}
+
+
+def random_bits(rng, shape, fmt):
+    return rng.integers(0, 1 << fmt.width, shape, dtype=np.uint64).astype(fmt.dtype)
+
+
+def special_pairs(fmt):
+    """Every ordered pair of the format's special values (±0, subnormals, extremes, ±Inf, NaNs, ±1...)."""
+    values = np.array(SPECIALS[fmt], fmt.dtype)
+    return np.repeat(values, len(values)), np.tile(values, len(values))
+
+
+def near_pairs(rng, n, fmt):
+    """Pairs with exponents a few apart and random signs: alignment, sticky bits and cancellation."""
+    a = random_bits(rng, n, fmt).astype(np.int64)
+    exp = (a >> fmt.man_bits) & fmt.exp_max_field
+    b_exp = np.clip(exp + rng.integers(-fmt.sig_bits - 4, fmt.sig_bits + 5, n), 0, fmt.exp_max_field - 1)
+    b = (random_bits(rng, n, fmt).astype(np.int64) & (fmt.sign_mask | ((1 << fmt.man_bits) - 1))) \
+        | (b_exp << fmt.man_bits)
+    cancel = rng.random(n) < 0.3                    # b = -a, or -a one ulp away
+    b = np.where(cancel, (a ^ fmt.sign_mask) + rng.integers(-1, 2, n), b) & ((1 << fmt.width) - 1)
+    return a.astype(fmt.dtype), b.astype(fmt.dtype)
+
+
+def operand_pairs(rng, fmt, n_random):
+    """Special pairs, uniformly random pairs and near pairs, shuffled together."""
+    pairs = [special_pairs(fmt), (random_bits(rng, n_random, fmt), random_bits(rng, n_random, fmt)),
+             near_pairs(rng, n_random, fmt)]
+    a, b = (np.concatenate(side) for side in zip(*pairs))
+    order = rng.permutation(len(a))
+    return a[order], b[order]
+
+
+def sender_flags(rng, bits, fmt, gating):
+    """Zero flags as a sender may raise them: ``and`` only on zeros (some left low), ``hold`` also on a
+    few non-zero values (a flagged product is skipped whatever its value), ``none`` at random (ignored)."""
+    zeros = fp.is_zero(bits, fmt) & (rng.random(bits.shape) < 0.8)
+    noise = rng.random(bits.shape) < (0.05 if gating == "hold" else 0.5 if gating == "none" else 0.0)
+    return zeros | noise
+
+
+def backpressure(rng, n):
+    """Random ``valid_pattern`` / ``ready_pattern`` of about 3n cycles (True 70% of the time)."""
+    return {"valid_pattern": list(rng.random(3 * n) < 0.7), "ready_pattern": list(rng.random(3 * n) < 0.7)}
+
+
+def stream(dut, fields, rng=None, **options):
+    """Run packed ``fields`` through ``dut`` (random back-pressure when ``rng`` is given): (outputs, run)."""
+    words = pack(dut.i.payload.shape(), fields)
+    if rng is not None:
+        options.update(backpressure(rng, len(words)))
+    run = run_stream(dut, words, **options)
+    return {path: column[:, 0] if column.shape[1] == 1 else column
+            for path, column in unpack(dut.o.payload.shape(), run.outputs).items()}, run
+
+
+def check_fp_mul(gating, seed, n_random=150):
+    """FPMul against fp.mul; with ``hold`` is_zero must equal the OR of the flags and p is then don't-care."""
+    rng = np.random.default_rng(seed)
+    a, b = operand_pairs(rng, fp.FP16, n_random)
+    a_zero, b_zero = sender_flags(rng, a, fp.FP16, gating), sender_flags(rng, b, fp.FP16, gating)
+    out, _ = stream(FPMul(gating=gating), {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}, rng)
+    skipped = (a_zero | b_zero) if gating == "hold" else np.zeros(len(a), bool)
+    np.testing.assert_array_equal(out["is_zero"].astype(bool), skipped)
+    assert_bits_equal(np.where(skipped, 0, out["p"]), np.where(skipped, 0, fp.mul(a, b)), a, b)
+
+
+def check_fp_add(gating, seed, n_random=150):
+    """FPAdd against fp.add_gated (``hold``: a flagged b is skipped) or fp.add (``none``)."""
+    rng = np.random.default_rng(seed)
+    a, b = operand_pairs(rng, fp.FP32, n_random)
+    b_zero = sender_flags(rng, b, fp.FP32, gating)
+    out, _ = stream(FPAdd(gating=gating), {"a": a, "b": b, "b_zero": b_zero}, rng)
+    expected = fp.add_gated(a, b, b_zero) if gating == "hold" else fp.add(a, b)
+    assert_bits_equal(out["s"], expected, a, b)
+
+
+def assert_bits_equal(actual, expected, *operands):
+    """Bit-pattern equality per row; the message shows the first mismatching rows (and operands) in hex."""
+    actual, expected = np.asarray(actual, np.uint64), np.asarray(expected, np.uint64)
+    assert actual.shape == expected.shape, f"shape {actual.shape}, expected {expected.shape}"
+    bad = np.flatnonzero((actual != expected).reshape(len(actual), -1).any(axis=1))
+    hexes = lambda row: " ".join(hex(int(x)) for x in np.ravel(row))  # noqa: E731
+    detail = [f"#{i}: {' '.join(hexes(op[i]) for op in operands)} -> {hexes(actual[i])}, expected {hexes(expected[i])}"
+              for i in bad[:5]]
+    assert not len(bad), f"{len(bad)} of {len(actual)} results differ:\n" + "\n".join(detail)
+
+
+def hmma_operands(rng, n, m, k, p, special_fraction=0.15):
+    """Sparse random A, B (about half zeros) and C, with a fraction of special values mixed in."""
+    a = np.where(rng.random((n, m, k)) < 0.5, random_bits(rng, (n, m, k), fp.FP16), 0).astype(np.uint16)
+    b = np.where(rng.random((n, k, p)) < 0.5, random_bits(rng, (n, k, p), fp.FP16), 0).astype(np.uint16)
+    c = random_bits(rng, (n, m, p), fp.FP32)
+    for array, fmt in ((a, fp.FP16), (b, fp.FP16), (c, fp.FP32)):
+        mask = rng.random(array.shape) < special_fraction
+        array[mask] = rng.choice(np.array(SPECIALS[fmt], array.dtype), mask.sum())
+    return a, b, c
+
+
+def hmma_d(dut, outputs):
+    m, n, _ = dut.shape
+    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, n)
+
+
+def check_hmma(gating, seed, *, m, n, k, instructions, with_backpressure):
+    """HMMA against golden hmma (chain order); without back-pressure also N + latency cycles."""
+    rng = np.random.default_rng(seed)
+    a, b, c = hmma_operands(rng, instructions, m, k, n)
+    dut = HMMA(m=m, n=n, k=k, gating=gating)
+    options = backpressure(rng, instructions) if with_backpressure else {}
+    run = run_stream(dut, instruction_words(dut, a, b, c, gating), **options)
+    assert_bits_equal(hmma_d(dut, run.outputs), golden_hmma.hmma(a, b, c, gating))
+    if not with_backpressure:
+        assert run.cycles == instructions + dut.latency
+
+
+def stream_with_reset(dut, before, after, reset_cycle):
+    """Send words ``before`` back to back, pulse reset at ``reset_cycle`` (output not taken), then send
+    ``after``. Returns (outputs taken before the reset, outputs taken after it)."""
+    reset = Signal()
+    top = Module()
+    top.submodules.dut = ResetInserter(reset)(dut)
+    taken = ([], [])
+
+    async def testbench(ctx):
+        queue, phase = list(before), 0
+        for cycle in range(reset_cycle + len(after) + 4 * dut.latency):
+            if cycle == reset_cycle:
+                queue, phase = list(after), 1
+            resetting = cycle == reset_cycle
+            ctx.set(reset, resetting)
+            ctx.set(dut.i.valid, bool(queue) and not resetting)
+            if queue:
+                ctx.set(dut.i.payload.as_value(), queue[0])
+            ctx.set(dut.o.ready, not resetting)
+            if queue and not resetting and ctx.get(dut.i.ready):
+                queue.pop(0)
+            if ctx.get(dut.o.valid) and not resetting:
+                taken[phase].append(ctx.get(dut.o.payload.as_value()))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return taken
+
+
+def register_trace(dut, fields, registers):
+    """Values of ``registers`` sampled every cycle (just before the edge) while ``fields`` stream through."""
+    trace = []
+
+    async def on_cycle(ctx):
+        trace.append(tuple(ctx.get(register) for register in registers))
+
+    stream(dut, fields, on_cycle=on_cycle)
+    return trace
+
+
+def random_words(rng, dut, n):
+    """``n`` random payload words for ``dut.i`` (any bits: for timing checks)."""
+    width = len(dut.i.payload.as_value())
+    return [int.from_bytes(rng.bytes((width + 7) // 8), "little") & ((1 << width) - 1) for _ in range(n)]
