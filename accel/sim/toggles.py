@@ -1,0 +1,314 @@
+"""Toggle counting: how many bits of the design's signals changed, clock by clock, grouped by unit.
+
+Definition (shared by every backend; see ``.notes/CONTRACTS.md``): a *toggle* is one bit of one signal whose
+settled value, sampled once per clock just before the rising edge, differs from its previous sample. The
+first sample only sets the reference, so a run of C cycles has C - 1 sample-to-sample steps.
+
+*Which signals*: every named signal of the elaborated design (``Fragment.prepare()``), each counted once
+even when several fragments name it (a port is named in both the parent and the child) -- the same set
+as Amaranth's name map, clock and reset included. Clock signals are in the table but never counted (always
+0 toggles): their energy is the model's clock term, and where in its period a backend samples a clock is
+an artefact. Each signal belongs to one *unit*,
+the hierarchy path of the fragment that drives it (the fragment whose statements assign it); a signal no
+statement drives (a top-level input) belongs to the shallowest fragment that names it.
+
+*Unit classes*: every unit path maps to a class with :func:`unit_class`, the one function both backends use:
+
+=========  ===========================================================================================
+``mul``    anything at or below a fragment whose name starts with ``mul`` (the FP multiplier lanes: ``mul``
+           in :class:`~accel.hw.fp_mul.FPMul`, ``mul_i_j_k`` in the HMMA array)
+``add``    at or below a fragment named ``add*`` (the FP adder lanes)
+``zdet``   at or below a fragment named ``zd*`` / ``zero_det*`` (zero detectors, where a design has them)
+``flags``  array-level signals whose name mentions ``zero`` or ``flag`` (the zero-flag wires)
+``ctl``    array-level handshake and control: names with a ``_``-separated word ``valid``, ``ready``,
+           ``load``, ``clk``, ``rst``, ``stall``, ``busy``, ``count``, ``state``, ``en``/``enable`` ...
+``pipe``   other array-level registers (delay / pipeline registers)
+``lines``  other array-level signals: the operand and result distribution lines
+=========  ===========================================================================================
+
+``signal_table(design)`` lists the counted signals (with every name each has, so a backend that reads
+signals by hierarchical name -- Verilator -- can find them) and :class:`ToggleCounter` accumulates counts
+from value samples in table order, so that both backends count with the same code on the same set.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Fragment
+
+__all__ = ["UNIT_CLASSES", "SignalInfo", "Toggles", "ToggleCounter", "unit_class", "signal_table",
+           "design_of", "toggles_from_counts", "count_toggles"]
+
+#: Report order of the unit classes.
+UNIT_CLASSES = ("mul", "add", "zdet", "flags", "lines", "pipe", "ctl")
+
+_SUBUNIT_PREFIXES = (("mul", "mul"), ("add", "add"), ("zero_det", "zdet"), ("zd", "zdet"))
+_FLAG_RE = re.compile(r"zero|flag", re.IGNORECASE)
+_CTL_RE = re.compile(r"(^|_)(valid|ready|load|clk|rst|stall|busy|count|counter|state|en|enable|fire|start|done)"
+                     r"(_|$|\$|\d)", re.IGNORECASE)
+
+def unit_class(path, name, *, is_reg=False, top_class=None):
+    """The unit class of signal ``name`` driven in the fragment at hierarchy ``path`` (names below the top).
+
+    ``is_reg``: the signal is a register (assigned in a clocked domain). ``top_class``: the class to give
+    the top fragment's own signals when the whole design is one arithmetic unit (default: by name).
+    """
+    for part in path:
+        for prefix, cls in _SUBUNIT_PREFIXES:
+            if part.startswith(prefix):
+                return cls
+    if top_class is not None:
+        return top_class
+    if _CTL_RE.search(name):
+        return "ctl"
+    if _FLAG_RE.search(name):
+        return "flags"
+    return "pipe" if is_reg else "lines"
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """One counted signal: the Amaranth ``signal``, the unit ``path`` (below the top) and its ``name`` there,
+    ``width`` in bits, whether it is a register (``is_reg``), its unit class ``cls``, and ``aliases``: every
+    (path, name) under which fragments name it (for backends that look signals up by hierarchical name)."""
+
+    signal: object
+    path: tuple
+    name: str
+    width: int
+    is_reg: bool
+    cls: str
+    aliases: tuple
+    is_clock: bool = False
+    is_copy: bool = False
+
+    @property
+    def unit(self):
+        return ".".join(self.path) or "top"
+
+    @property
+    def full_name(self):
+        return ".".join((*self.path, self.name))
+
+
+def design_of(dut):
+    """The prepared :class:`amaranth.hdl._ir.Design` of ``dut`` (elaborates it: new internal signals)."""
+    return Fragment.get(dut, None).prepare()
+
+
+def _lhs_by_fragment(design):
+    from amaranth.hdl._ast import Assign, Signal, SignalDict, SignalSet
+    driver, regs, copies = SignalDict(), SignalSet(), SignalDict()
+    for fragment in design.fragments:
+        for domain, statements in getattr(fragment, "statements", {}).items():
+            for statement in statements:
+                for signal in statement._lhs_signals():
+                    driver.setdefault(signal, fragment)
+                    if domain != "comb":
+                        regs.add(signal)
+                if (domain == "comb" and isinstance(statement, Assign) and type(statement.lhs) is Signal
+                        and type(statement.rhs) is Signal):
+                    copies[statement.lhs] = statement.rhs
+    return driver, regs, copies
+
+
+def signal_table(design, *, top_class=None):
+    """The counted signals of a prepared ``design`` as a list of :class:`SignalInfo`, in a fixed order."""
+    from amaranth.hdl._ast import SignalDict, SignalSet
+    driver, regs, copies = _lhs_by_fragment(design)
+    clocks = SignalSet()
+    for fragment in design.fragments:
+        for domain in getattr(fragment, "domains", {}).values():
+            clocks.add(domain.clk)
+    names = SignalDict()
+    info_of = {}
+    for fragment, info in design.fragments.items():
+        info_of[fragment] = info
+        for signal, name in info.signal_names.items():
+            names.setdefault(signal, []).append((tuple(info.name[1:]), name, info.depth, fragment))
+    table = []
+    for signal, entries in names.items():
+        frag = driver.get(signal)
+        if frag is not None and any(e[3] is frag for e in entries):
+            entry = next(e for e in entries if e[3] is frag)
+        else:
+            entry = min(entries, key=lambda e: e[2])
+        path, name = entry[0], entry[1]
+        is_reg = signal in regs
+        table.append(SignalInfo(signal=signal, path=path, name=name, width=len(signal), is_reg=is_reg,
+                                cls=unit_class(path, name, is_reg=is_reg, top_class=top_class),
+                                aliases=tuple((e[0], e[1]) for e in entries), is_clock=signal in clocks,
+                                is_copy=signal in copies))
+    table.sort(key=lambda s: (s.path, s.name))
+    return table
+
+
+@dataclass
+class Toggles:
+    """Counted toggles: ``total``, by unit class (``by_unit``), by unit instance path (``by_instance``),
+    by signal full name (``by_signal``), the part of ``by_unit`` on signals that are plain copies of another
+    (``copies_by_unit``, see :class:`SignalInfo`), plus the ``samples`` taken and register bits (``reg_bits``, by class
+    in ``reg_bits_by_unit``) for clock energy. ``per_bit`` maps full names to per-bit count lists (LSB first)
+    when counting was asked to keep them."""
+
+    total: int = 0
+    by_unit: dict = field(default_factory=dict)
+    by_instance: dict = field(default_factory=dict)
+    by_signal: dict = field(default_factory=dict)
+    samples: int = 0
+    copies_by_unit: dict = field(default_factory=dict)
+    reg_bits: int = 0
+    reg_bits_by_unit: dict = field(default_factory=dict)
+    per_bit: dict = None
+
+    def as_json(self):
+        """The ``toggles`` object of a ``--json`` report: total and by_unit."""
+        return {"total": int(self.total), "by_unit": {k: int(v) for k, v in self.by_unit.items()}}
+
+    def __add__(self, other):
+        def merge(a, b):
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = out.get(k, 0) + v
+            return out
+        return Toggles(total=self.total + other.total, by_unit=merge(self.by_unit, other.by_unit),
+                       by_instance=merge(self.by_instance, other.by_instance),
+                       by_signal=merge(self.by_signal, other.by_signal),
+                       samples=self.samples + other.samples,
+                       copies_by_unit=merge(self.copies_by_unit, other.copies_by_unit), reg_bits=max(self.reg_bits, other.reg_bits),
+                       reg_bits_by_unit=dict(self.reg_bits_by_unit or other.reg_bits_by_unit))
+
+
+class ToggleCounter:
+    """Counts toggles of every signal in a :func:`signal_table`, one :meth:`sample` per clock.
+
+    With the Amaranth simulator: ``counter = ToggleCounter(dut)``, then
+    ``run_stream(dut, words, on_cycle=counter.on_cycle)`` and ``counter.result()``. The first ``on_cycle``
+    builds the table from the design the simulator itself elaborated (so the counted signals are the
+    simulated ones) and reads settled values straight from the simulator's signal state.
+
+    Another backend builds ``ToggleCounter(dut, table=signal_table(design))`` and calls
+    ``sample(values)`` with one integer per table entry, in table order, once per clock.
+
+    ``per_bit=True`` keeps a count per bit of every signal. ``record=[names]`` keeps the sampled values of
+    those top-level signals (by name, e.g. ``"i__payload"``) per cycle in ``recorded`` (gate-level replay).
+    """
+
+    def __init__(self, dut=None, *, table=None, top_class=None, per_bit=False, record=()):
+        self.top_class = top_class
+        self.per_bit = per_bit
+        self.record = tuple(record)
+        self.recorded = {name: [] for name in self.record}
+        self.table = None
+        self._slots = None
+        if table is not None:
+            self._set_table(table)
+
+    def _set_table(self, table):
+        self.table = list(table)
+        self._masks = [0 if s.is_clock else (1 << s.width) - 1 for s in self.table]
+        self._prev = None
+        self._counts = [0] * len(self.table)
+        self._bits = [[0] * s.width for s in self.table] if self.per_bit else None
+        self.samples = 0
+        top_names = {s.name: i for i, s in enumerate(self.table) if s.path == ()}
+        for name in self.record:
+            if name not in top_names:
+                raise KeyError(f"no top-level signal named {name!r} to record")
+        self._record_idx = [(name, top_names[name]) for name in self.record]
+
+    def sample(self, values):
+        """Account one clock's settled values (one int per table entry, in table order)."""
+        masks = self._masks
+        values = [v & m for v, m in zip(values, masks)]
+        prev = self._prev
+        if prev is not None:
+            counts = self._counts
+            bits = self._bits
+            for i, (v, p) in enumerate(zip(values, prev)):
+                if v != p:
+                    x = v ^ p
+                    counts[i] += x.bit_count()
+                    if bits is not None:
+                        row = bits[i]
+                        b = 0
+                        while x:
+                            if x & 1:
+                                row[b] += 1
+                            x >>= 1
+                            b += 1
+        self._prev = values
+        self.samples += 1
+        for name, i in self._record_idx:
+            self.recorded[name].append(values[i])
+
+    async def on_cycle(self, ctx):
+        """``run_stream`` hook for the Amaranth simulator (reads its settled signal state directly)."""
+        if self._slots is None:
+            engine = ctx._engine
+            if self.table is None:
+                self._set_table(signal_table(engine._design, top_class=self.top_class))
+            state = engine._state
+            self._slots = [state.slots[state.get_signal(s.signal)] for s in self.table]
+        self.sample([slot.curr for slot in self._slots])
+
+    def result(self):
+        """The :class:`Toggles` counted so far."""
+        t = Toggles(samples=self.samples)
+        if self.table is None:
+            return t
+        for cls in UNIT_CLASSES:
+            if any(s.cls == cls for s in self.table):
+                t.by_unit[cls] = 0
+        for s, n in zip(self.table, self._counts):
+            t.total += n
+            t.by_unit[s.cls] = t.by_unit.get(s.cls, 0) + n
+            t.by_instance[s.unit] = t.by_instance.get(s.unit, 0) + n
+            t.by_signal[s.full_name] = n
+            if s.is_copy:
+                t.copies_by_unit[s.cls] = t.copies_by_unit.get(s.cls, 0) + n
+            if s.is_reg:
+                t.reg_bits += s.width
+                t.reg_bits_by_unit[s.cls] = t.reg_bits_by_unit.get(s.cls, 0) + s.width
+        if self._bits is not None:
+            t.per_bit = {s.full_name: list(b) for s, b in zip(self.table, self._bits)}
+        return t
+
+
+def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **options):
+    """Run ``words`` through ``dut`` on ``backend`` counting toggles; returns (StreamRun, Toggles, counter)."""
+    from .backends import backend as get_backend
+    counter = ToggleCounter(dut, per_bit=per_bit, record=record)
+    module = get_backend(backend)
+    if backend != "pysim":
+        run = module.run_stream(dut, words, toggles=counter, **options)
+    else:
+        run = module.run_stream(dut, words, on_cycle=counter.on_cycle, **options)
+    return run, counter.result(), counter
+
+
+def toggles_from_counts(dut, by_signal, *, samples=0, table=None):
+    """:class:`Toggles` from per-signal counts another backend measured (``{"mul.p_reg": 12, ...}``).
+
+    Keys are hierarchy paths below the top joined by ``.``, under any name a fragment gives the signal
+    (every alias of the table maps to its one entry). A key no alias matches is a KeyError: the two
+    backends must count the same set.
+    """
+    if table is None:
+        table = signal_table(design_of(dut))
+    where = {}
+    for i, s in enumerate(table):
+        for path, name in s.aliases:
+            where.setdefault(".".join((*path, name)), i)
+    counter = ToggleCounter(table=table)
+    seen = set()
+    for key, count in by_signal.items():
+        if key not in where:
+            raise KeyError(f"signal {key!r} is not in the toggle signal table")
+        i = where[key]
+        if i in seen:
+            continue
+        seen.add(i)
+        counter._counts[i] = 0 if table[i].is_clock else int(count)
+    counter.samples = samples
+    return counter.result()

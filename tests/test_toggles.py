@@ -1,0 +1,134 @@
+"""Toggle counting against hand-computed counts on a tiny two-level design, and the shared signal table."""
+
+import pytest
+from amaranth import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from accel.sim.gatelevel import GateNetlist, synthesize_gates
+from accel.sim.toggles import ToggleCounter, design_of, signal_table, toggles_from_counts, unit_class
+
+
+class Inc(wiring.Component):
+    a: In(4)
+    y: Out(4)
+
+    def elaborate(self, platform):
+        m = Module()
+        t, r = Signal(4, name="t"), Signal(4, name="r")
+        m.d.comb += t.eq(self.a + 1)
+        m.d.sync += r.eq(t)
+        m.d.comb += self.y.eq(r)
+        return m
+
+
+class Tiny(wiring.Component):
+    """x -> w = x ^ 3 -> mul0 (t = a + 1, r <= t) -> add0 (t = a + 1, r <= t) -> z."""
+    x: In(4)
+    z: Out(4)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mul0 = s0 = Inc()
+        m.submodules.add0 = s1 = Inc()
+        w = Signal(4)
+        m.d.comb += [w.eq(self.x ^ 3), s0.a.eq(w), s1.a.eq(s0.y), self.z.eq(s1.y)]
+        return m
+
+
+SEQ = [0, 1, 2, 3, 15, 0]
+
+
+def run_tiny(seq=SEQ, **options):
+    dut = Tiny()
+    counter = ToggleCounter(**options)
+
+    async def bench(ctx):
+        for value in seq:
+            ctx.set(dut.x, value)
+            await counter.on_cycle(ctx)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return counter
+
+
+def test_hand_computed_counts():
+    # x: 0,1,2,3,15,0 -> 1+2+1+2+4 = 10; w = x^3: 3,2,1,0,12,3 -> 1+2+1+2+4 = 10
+    # mul0.t = w+1: 4,3,2,1,13,4 -> 3+1+2+2+2 = 10; mul0.r (t one clock later): 0,4,3,2,1,13 -> 1+3+1+2+2 = 9
+    # add0.t = mul0.r+1: 1,5,4,3,2,14 -> 1+1+3+1+2 = 8; add0.r: 0,1,5,4,3,2 -> 1+1+1+3+1 = 7
+    t = run_tiny(per_bit=True).result()
+    expect = {"x": 10, "w": 10, "mul0.t": 10, "mul0.r": 9, "mul0.y": 9, "add0.t": 8, "add0.r": 7, "add0.y": 7,
+              "z": 7, "rst": 0}
+    for name, count in expect.items():
+        assert t.by_signal[name] == count, name
+    # x bit 0: 0,1,0,1,1,0 -> 4; bit 1: 0,0,1,1,1,0 -> 2; bits 2 and 3: 0,0,0,0,1,0 -> 2 each
+    assert t.per_bit["x"] == [4, 2, 2, 2]
+    assert sum(t.per_bit["mul0.r"]) == 9
+    assert t.samples == 6
+    assert t.by_unit["mul"] == 10 + 9 + 9 and t.by_unit["add"] == 8 + 7 + 7
+    assert t.total == sum(t.by_signal.values())
+    assert t.reg_bits == 8 and t.reg_bits_by_unit == {"mul": 4, "add": 4}
+
+
+def test_signal_table_units_and_aliases():
+    table = {s.full_name: s for s in signal_table(design_of(Tiny()))}
+    # a port is counted once, in the fragment that drives it, with every name it has as an alias
+    assert table["mul0.y"].aliases == (((), "y"), (("mul0",), "y"))
+    assert table["a"].path == () and (("mul0",), "a") in table["a"].aliases and table["a"].cls == "lines"
+    assert table["mul0.r"].is_reg and not table["mul0.t"].is_reg
+    assert table["clk"].is_clock
+    assert table["a"].is_copy and not table["w"].is_copy
+
+
+@pytest.mark.parametrize("path, name, is_reg, cls", [
+    (("mul_0_1_2",), "product", False, "mul"),
+    (("add_3_0_1", "inner"), "sum", True, "add"),
+    (("line_a_0_1",), "value_2", True, "pipe"),
+    (("line_a_0_1",), "is_zero_2", True, "flags"),
+    (("pipe",), "valid", True, "ctl"),
+    ((), "o__ready", False, "ctl"),
+    ((), "x$17", False, "lines"),
+    (("zd_3",), "z", False, "zdet"),
+])
+def test_unit_class(path, name, is_reg, cls):
+    assert unit_class(path, name, is_reg=is_reg) == cls
+
+
+def test_clock_never_counted():
+    t = run_tiny().result()
+    assert t.by_signal["clk"] == 0
+
+
+def test_counts_from_another_backend_map_by_any_alias():
+    counter = run_tiny()
+    t = counter.result()
+    # a backend naming the port in the child ("mul0.a") instead of where it is driven ("a") maps to one entry
+    counts = {k: v for k, v in t.by_signal.items() if k != "a"}
+    counts["mul0.a"] = t.by_signal["a"]
+    counts["clk"] = 11
+    again = toggles_from_counts(Tiny(), counts, samples=t.samples)
+    assert again.by_signal == t.by_signal and again.by_unit == t.by_unit
+    with pytest.raises(KeyError, match="nope"):
+        toggles_from_counts(Tiny(), {"nope": 1})
+
+
+def test_gate_level_named_nets_match_rtl():
+    import random
+    rng = random.Random(4)
+    seq = [rng.randrange(16) for _ in range(40)]
+    counter = run_tiny(seq, per_bit=True, record=("x", "z"))
+    rtl = counter.result()
+    netlist = GateNetlist(synthesize_gates(Tiny()))
+    gate = netlist.simulate({"x": counter.recorded["x"]})
+    assert gate.outputs["z"] == counter.recorded["z"]
+    compared = 0
+    for name, counts in gate.named.items():
+        if name in rtl.per_bit and name != "clk":
+            assert list(map(int, counts)) == rtl.per_bit[name], name
+            compared += 1
+    assert compared >= 4
