@@ -57,13 +57,18 @@ class HMMA(wiring.Component):
         return self._gating
 
     @property
+    def macs_per_cycle(self):
+        """Multiply-adds per clock in steady state (one instruction per clock)."""
+        return self._m * self._n * self._k
+
+    @property
     def latency(self):
         """Line register, multiplier, ``k`` chain adders, output register."""
         return 1 + FPMulLane.LATENCY + FPAddLane.LATENCY * self._k + 1
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols, depth = self.shape
+        rows, cols, inner = self.shape
         gating = self._gating
         load = pipeline_control(m, self.latency, self.i, self.o)
 
@@ -75,17 +80,17 @@ class HMMA(wiring.Component):
                          delay.load.eq(load[:length])]
             return delay
 
-        a_lines = [[line(f"line_a_{i}_{kk}", self.i.payload.a[i * depth + kk], kk) for kk in range(depth)]
+        a_lines = [[line(f"line_a_{i}_{kk}", self.i.payload.a[i * inner + kk], kk) for kk in range(inner)]
                    for i in range(rows)]
         b_lines = [[line(f"line_b_{kk}_{j}", self.i.payload.b[kk * cols + j], kk) for j in range(cols)]
-                   for kk in range(depth)]
+                   for kk in range(inner)]
         first_add = 1 + FPMulLane.LATENCY   # load index of chain adder 0 (= C's register count)
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"line_c_{i}_{j}"] = c_line = DelayLine(FP32.width, first_add, "none")
                 m.d.comb += [c_line.value.eq(self.i.payload.c[i * cols + j]), c_line.load.eq(load[:first_add])]
                 acc = c_line.value_out
-                for kk in range(depth):
+                for kk in range(inner):
                     a, b = a_lines[i][kk], b_lines[kk][j]
                     step = first_add + kk * FPAddLane.LATENCY
                     m.submodules[f"mul_{i}_{j}_{kk}"] = mul = FPMulLane(fmt_in=FP16, fmt_out=FP32, gating=gating)
