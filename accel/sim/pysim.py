@@ -27,7 +27,7 @@ def pattern_at(pattern, cycle):
 
 def default_max_cycles(n_words, latency, valid_pattern, ready_pattern):
     """A cycle limit no correct run can reach, so that a hung design fails instead of running forever."""
-    slack = len(valid_pattern or ()) + len(ready_pattern or ())
+    slack = sum(len(p) for p in (valid_pattern, ready_pattern) if p is not None)
     return 4 * (n_words + latency) + slack + 64
 
 
