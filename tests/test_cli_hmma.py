@@ -41,6 +41,7 @@ def test_hmma_command_writes_golden_result_and_json(tmp_path, capsys):
     assert report["bit_exact"] is True
     assert report["macs"] == 3 * 64
     assert report["macs_gated"] == count_zero_operand_products(a, b)
+    assert report["macs_useful"] == 3 * 64 - count_zero_operand_products(a, b)
     assert report["cycles"] == 3 + report["latency"]
 
 
@@ -53,6 +54,7 @@ def test_runner_counts_and_matches_golden_under_back_pressure(gating):
     np.testing.assert_array_equal(run.d, golden.hmma(a, b, c, gating))
     assert run.macs == 3 * 8
     assert run.macs_gated == (count_zero_operand_products(a, b) if gating == "hold" else 0)
+    assert run.macs_useful == 3 * 8 - count_zero_operand_products(a, b)
 
 
 def run_cli(tmp_path, capsys, *extra):

@@ -24,6 +24,7 @@ class HmmaRun:
     latency: int
     macs: int
     macs_gated: int
+    macs_useful: int
     bit_exact: bool
     gating: str
     backend: str
@@ -35,7 +36,7 @@ class HmmaRun:
 
     def counters(self):
         return {"instructions": self.instructions, "cycles": self.cycles, "latency": self.latency,
-                "macs": self.macs, "macs_gated": self.macs_gated, "macs_useful": self.macs - self.macs_gated,
+                "macs": self.macs, "macs_gated": self.macs_gated, "macs_useful": self.macs_useful,
                 "bit_exact": self.bit_exact, "gating": self.gating, "backend": self.backend}
 
 
@@ -76,7 +77,8 @@ def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
     dut = HMMA(m=m, n=p, k=k, gating=gating)
     run = backends.run_stream(backend, dut, instruction_words(dut, a, b, c, gating), **stream_options)
     d = unpack(dut.o.payload.shape(), run.outputs)["d"].astype(np.uint32).reshape(n, m, p)
-    flagged = golden.skipped_products(a, b) if gating == "hold" else np.zeros(1, bool)
+    zero_operand = golden.skipped_products(a, b)
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
-                   macs_gated=int(flagged.sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
+                   macs_gated=int(zero_operand.sum()) if gating == "hold" else 0,
+                   macs_useful=int((~zero_operand).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
                    gating=gating, backend=backend, toggles=run.toggles)

@@ -46,3 +46,15 @@ def print_table(title, rows):
     print(title)
     for key, value in flat.items():
         print(f"  {key:<{width}}  {format_value(value)}")
+
+
+def print_columns(title, columns):
+    """A table with one column per key of ``columns`` ({column: {row: value}}), rows in first-seen order."""
+    rows = list(dict.fromkeys(row for values in columns.values() for row in values))
+    cells = {name: [format_value(values.get(row, "")) for row in rows] for name, values in columns.items()}
+    width = max(len(r) for r in rows)
+    widths = {name: max(len(name), *(len(c) for c in cells[name])) for name in columns}
+    print(title)
+    print(f"  {'':<{width}}  " + "  ".join(f"{name:>{widths[name]}}" for name in columns))
+    for index, row in enumerate(rows):
+        print(f"  {row:<{width}}  " + "  ".join(f"{cells[name][index]:>{widths[name]}}" for name in columns))

@@ -7,7 +7,7 @@ import sys
 from ...golden.hmma import GATING_STYLES
 from ..errors import UserError
 from ..hmma import run_hmma
-from ..report import print_json, print_table
+from ..report import print_columns, print_json
 from ..workloads import hmma_operands
 
 NAME = "run"
@@ -49,5 +49,5 @@ def run(args):
     if args.json:
         print_json(result)
     else:
-        print_table(f"accel run: {description}", {g: s for g, s in styles.items()})
+        print_columns(f"accel run: {description} ({args.backend})", styles)
     return 0 if result["bit_exact"] else 1
