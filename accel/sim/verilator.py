@@ -60,6 +60,9 @@ VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-tim
 OPT_FAST = "-O1"
 OPT_GLOBAL = "-O1"
 CXXFLAGS = "-std=c++17 -O2"
+# The wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks every build
+# that Verilator splits into several C++ files (VM_PARALLEL_BUILDS); g++ wants "-include".
+MAKE_OVERRIDES = ["CFG_CXXFLAGS_PCH_I=-include"]
 MAGIC_IN = b"ACCVIN01"
 MAGIC_OUT = b"ACCVOUT1"
 
@@ -84,6 +87,14 @@ def environment():
     if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
         raise UserError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
     return os.environ
+
+
+def make_flags():
+    """``MAKEFLAGS`` carrying :data:`MAKE_OVERRIDES`, for builds whose make command we do not write
+    (cocotb's runner): make treats variable definitions in ``MAKEFLAGS`` as command-line ones."""
+    current = os.environ.get("MAKEFLAGS", "")
+    extra = [o for o in MAKE_OVERRIDES if o not in current.split()]
+    return " ".join([current] + extra).strip()
 
 
 def verilator_version():
@@ -398,7 +409,8 @@ def _compile(export, counted, directory, jobs, verbose):
         )
         (staging / "harness.cpp").write_text(harness)
         make = ["make", "-s", "-j", str(jobs), "-C", str(obj), "-f", "Vtop.mk", "sim",
-                f"OPT_FAST={OPT_FAST}", f"OPT_GLOBAL={OPT_GLOBAL}", "OPT_SLOW=-O0", f"CXXFLAGS={CXXFLAGS}"]
+                f"OPT_FAST={OPT_FAST}", f"OPT_GLOBAL={OPT_GLOBAL}", "OPT_SLOW=-O0", f"CXXFLAGS={CXXFLAGS}",
+                *MAKE_OVERRIDES]
         _run(make, staging, verbose)
         for path in list(obj.iterdir()):  # keep the executable and the sources, drop the objects
             if path.suffix in (".o", ".a", ".d"):
