@@ -1,0 +1,116 @@
+"""Synthesize units by name, gated and ungated, and work out the cost of zero gating.
+
+A *unit* is any factory ``build(gating=...) -> Component``; the named ones come from
+:data:`accel.hw.units.UNITS`, so every block that registers itself there can be synthesized by name.
+A unit that can be built both with zero gating (``gating="hold"``, the default hardware) and without
+(``gating="none"``) is synthesized both ways; its result carries the ungated figures and::
+
+    zero_gating_overhead_pct = 100 * (gated - ungated) / ungated
+
+on the flow's own figure (``ge`` for cmos, ``area_um2`` for a Liberty file, ``luts`` for ECP5).
+The ECP5 flow places and routes the gated build only (Fmax); the ungated build is synthesized only.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from .errors import SynthError, SynthInputError
+from .flows import Flow, parse_flow
+
+__all__ = ["GATED", "UNGATED", "DEFAULT_BUILD_DIR", "unit_names", "unit_builder", "synthesize",
+           "synth_variants", "synth_unit"]
+
+GATED, UNGATED = "hold", "none"
+DEFAULT_BUILD_DIR = Path("build") / "synth"
+
+
+def unit_names():
+    from accel.hw.units import UNITS
+    return list(UNITS)
+
+
+def unit_builder(name):
+    """The factory ``build(gating)`` of unit ``name`` from :data:`accel.hw.units.UNITS`."""
+    from accel.hw.units import UNITS
+    if not isinstance(name, str) or name not in UNITS:
+        raise SynthInputError(f"unknown unit {name!r}; choose one of {', '.join(UNITS)}")
+    factory = UNITS[name]
+    return lambda gating: factory(gating=gating)
+
+
+def _flow(flow):
+    return flow if isinstance(flow, Flow) else parse_flow(flow)
+
+
+def synthesize(component, flow, workdir, *, progress=None, timing=True):
+    """Run ``flow`` on one component in ``workdir``; the flow's figures plus ``seconds``."""
+    flow = _flow(flow)
+    start = time.monotonic()
+    result = flow.run(component, Path(workdir), progress=progress, timing=timing)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    return result
+
+
+def _try_build(build, gating):
+    try:
+        return build(gating)
+    except (TypeError, ValueError):
+        return None
+
+
+def synth_variants(build, flow, workdir, *, label="unit", progress=None):
+    """Synthesize ``build(GATED)`` and, when the unit has one, ``build(UNGATED)``.
+
+    Returns the gated figures, with ``ungated`` and ``zero_gating_overhead_pct`` added when the unit
+    can be built both ways.  A unit without gating (the factory refuses ``gating="hold"``) is
+    reported as built by ``build(UNGATED)`` with ``gating: "none"``.
+    """
+    flow = _flow(flow)
+    workdir = Path(workdir)
+    say = progress or (lambda message: None)
+    gated = _try_build(build, GATED)
+    ungated = _try_build(build, UNGATED)
+    if gated is None and ungated is None:
+        raise SynthError(f"{label}: cannot be built with gating {GATED!r} or {UNGATED!r}")
+    builds = [(GATED, gated)] if gated is not None else []
+    if ungated is not None:
+        builds.append((UNGATED, ungated))
+    results = {}
+    for gating, component in builds:
+        say(f"{label}: {flow.name} synthesis, gating={gating} ...")
+        timing = gating == builds[0][0]
+        step = (lambda message, _l=f"{label}/{gating}": say(f"  [{_l}] {message}"))
+        results[gating] = synthesize(component, flow, workdir / gating, progress=step, timing=timing)
+        say(f"{label}: gating={gating} done in {results[gating]['seconds']} s: "
+            f"{flow.metric} = {results[gating][flow.metric]}")
+    main_gating = builds[0][0]
+    result = {"flow": flow.name, "gating": main_gating, **results[main_gating]}
+    if len(results) == 2:
+        other = results[UNGATED]
+        result["ungated"] = {"gating": UNGATED, **other}
+        base, gated_value = other[flow.metric], results[GATED][flow.metric]
+        if base:
+            result["zero_gating_overhead_pct"] = round(100.0 * (gated_value - base) / base, 2)
+        elif gated_value == base:
+            result["zero_gating_overhead_pct"] = 0.0
+        result["overhead_basis"] = flow.metric
+    result["build_dir"] = str(workdir)
+    return result
+
+
+def synth_unit(name, flow="cmos", *, build_dir=DEFAULT_BUILD_DIR, progress=None):
+    """Synthesize the named unit of :data:`accel.hw.units.UNITS` (gated and ungated) with ``flow``.
+
+    Build output goes to ``build_dir/<unit>/<flow>/<gating>/``; ``result.json`` there holds the
+    returned dict.
+    """
+    flow = _flow(flow)
+    build = unit_builder(name)
+    workdir = Path(build_dir) / name / flow.tag
+    result = {"unit": name, **synth_variants(build, flow, workdir, label=name, progress=progress)}
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = workdir / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(workdir / "result.json")
+    return result
