@@ -1,0 +1,75 @@
+"""``accel synth``: area and speed of the hardware units with open tools (Yosys, nextpnr-ecp5)."""
+
+import sys
+import time
+
+from ...synth import DEFAULT_BUILD_DIR, FLOW_NAMES, SynthError, SynthInputError, parse_flow, synth_unit, unit_names
+from ..errors import UserError
+from ..report import print_json, print_table
+
+NAME = "synth"
+HELP = ("synthesize units: cmos (transistors, gate equivalents), liberty:FILE (um^2), "
+        "ecp5 (LUTs, FFs, DSPs, Fmax); gated vs ungated overhead")
+
+# what the human table shows per flow, in this order
+_SHOWN = {
+    "cmos": ("ge", "transistors", "num_cells"),
+    "liberty": ("area_um2", "sequential_area_um2", "num_cells"),
+    "ecp5": ("luts", "ffs", "dsps", "carry_cells", "fmax_mhz", "device"),
+}
+
+
+def add_arguments(parser):
+    parser.add_argument("--unit", metavar="NAME", action="append",
+                        help="unit to synthesize (repeatable; default: every unit, hmma takes long)")
+    parser.add_argument("--flow", default="cmos", metavar="FLOW", help=f"one of {', '.join(FLOW_NAMES)}")
+    parser.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), metavar="DIR",
+                        help=f"where the tools work (default {DEFAULT_BUILD_DIR})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _progress(message):
+    print(f"accel synth: {message}", file=sys.stderr, flush=True)
+
+
+def _table(result):
+    kind = "liberty" if result["flow"].startswith("liberty:") else result["flow"]
+    rows = {"gating": result["gating"]}
+    rows.update({key: result[key] for key in _SHOWN[kind] if result.get(key) is not None})
+    if "ungated" in result:
+        rows["ungated"] = {key: result["ungated"][key] for key in _SHOWN[kind]
+                           if result["ungated"].get(key) is not None}
+    if "zero_gating_overhead_pct" in result:
+        rows[f"zero_gating_overhead_pct ({result['overhead_basis']})"] = result["zero_gating_overhead_pct"]
+    rows["cells"] = result["cells"]
+    rows["build_dir"] = result["build_dir"]
+    return rows
+
+
+def run(args):
+    try:
+        flow = parse_flow(args.flow)
+        known = unit_names()
+        units = args.unit or known
+        for name in units:
+            if name not in known:
+                raise SynthInputError(f"unknown unit {name!r}; choose one of {', '.join(known)}")
+        results = {}
+        start = time.monotonic()
+        for name in dict.fromkeys(units):
+            results[name] = synth_unit(name, flow, build_dir=args.build_dir, progress=_progress)
+        _progress(f"finished in {time.monotonic() - start:.1f} s")
+    except SynthInputError as error:
+        raise UserError(str(error)) from None
+    except SynthError as error:
+        print(f"accel: error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        if len(results) == 1:
+            print_json(next(iter(results.values())))
+        else:
+            print_json({"flow": flow.name, "units": results})
+    else:
+        for name, result in results.items():
+            print_table(f"accel synth: {name}, flow {flow.name}", _table(result))
+    return 0
