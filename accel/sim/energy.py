@@ -341,13 +341,14 @@ def plot_sweep(sweep, path):
         for gating, style in (("none", "o-"), ("and", "s--"), ("hold", "^-")):
             ax.plot(x, [p["gating"][gating][key] for p in points], style, label=f"gating {gating}")
         top = dense["gating"]["none"][key] / dense["useful"]
-        ax.plot([0, 1], [0, top], "k:", label="ideal (∝ useful multiplies)")
+        ax.plot(x, [top * u for u in x], "k:", label="ideal (∝ useful multiplies)")
         ax.plot(x, [p["gating"]["hold"]["flags_pj"] + p["zdet_pj"] for p in points], "x-.",
                 label="flag wires + zero detectors (hold)")
         ax.set_xlabel("useful multiplies (weight x activation density)")
         ax.set_ylabel("pJ per HMMA instruction")
         ax.set_title(title)
-        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"HMMA energy vs density ({sweep['instructions']} random instructions per point, seed {sweep['seed']})")
