@@ -276,15 +276,19 @@ class ToggleCounter:
 
 
 def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **options):
-    """Run ``words`` through ``dut`` on ``backend`` counting toggles; returns (StreamRun, Toggles, counter)."""
+    """Run ``words`` through ``dut`` on ``backend`` counting toggles; returns (StreamRun, Toggles).
+
+    pysim counts through ``on_cycle``; another backend runs with ``toggles=True`` and its per-signal counts
+    are mapped onto the same table (``per_bit`` and ``record`` are pysim only).
+    """
     from .backends import backend as get_backend
-    counter = ToggleCounter(dut, per_bit=per_bit, record=record)
     module = get_backend(backend)
-    if backend != "pysim":
-        run = module.run_stream(dut, words, toggles=counter, **options)
-    else:
+    if backend == "pysim":
+        counter = ToggleCounter(per_bit=per_bit, record=record)
         run = module.run_stream(dut, words, on_cycle=counter.on_cycle, **options)
-    return run, counter.result(), counter
+        return run, counter.result()
+    run = module.run_stream(dut, words, toggles=True, **options)
+    return run, toggles_from_counts(dut, run.toggles["by_signal"], samples=run.cycles)
 
 
 def toggles_from_counts(dut, by_signal, *, samples=0, table=None):
