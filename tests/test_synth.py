@@ -119,6 +119,9 @@ def test_ecp5_reports_luts_flops_dsps_and_fmax(tmp_path):
     assert result["device"].startswith("LFE5U-")
     report = json.loads((tmp_path / "timing" / "report.json").read_text())
     assert min(c["achieved"] for c in report["fmax"].values()) == pytest.approx(result["fmax_mhz"], abs=0.01)
+    path = result["critical_path"]   # register to register, through the multiplier
+    assert 0 < path["logic_ns"] + path["routing_ns"] <= path["ns"]   # plus clock-to-q and setup
+    assert 1000 / path["ns"] == pytest.approx(result["fmax_mhz"], rel=0.1)
     # the timing harness adds one register per port bit around the unit
     assert result["pnr_utilization"]["TRELLIS_FF"] == dut.flops + (4 * dut.width + 1)  # a, b, zero, p
 

@@ -204,15 +204,16 @@ class Ecp5Flow(Flow):
         return result
 
     def _timing(self, rtlil_text, n_ports, area, workdir, progress):
-        stat = _yosys(None, workdir, self.TIMING_SCRIPT, progress, rtlil_text=rtlil_text)
-        cells = _cells(stat)
-        luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
-        dsps = cells.get("MULT18X18D", 0)
+        # pick the device on the unit's own figures (the harness adds flip-flops only), before
+        # spending a second synthesis on a unit that fits no ECP5
+        luts, dsps = area["luts"], area["dsps"]
         for device, package, max_luts, max_dsps, max_io in ECP5_DEVICES:
             if luts <= 0.85 * max_luts and dsps <= max_dsps:
                 break
         else:
-            return {"fmax_mhz": None, "pnr": f"does not fit an LFE5U-85F ({luts} LUT4s, {dsps} DSPs)"}
+            return {"fmax_mhz": None,
+                    "pnr": f"not placed: {luts} LUT4s and {dsps} DSPs exceed 85% of an LFE5U-85F"}
+        _yosys(None, workdir, self.TIMING_SCRIPT, progress, rtlil_text=rtlil_text)
         out_of_context = n_ports + 2 > max_io
         args = [f"--{device}", "--package", package, "--json", "netlist.json", "--report", "report.json",
                 "--freq", str(self.target_mhz), "--timing-allow-fail", "--seed", str(self.seed)]
@@ -230,7 +231,22 @@ class Ecp5Flow(Flow):
                 if entry.get("used")}
         return {"fmax_mhz": round(min(achieved), 2) if achieved else None,
                 "device": f"LFE5U-{device.upper()[:-1]}F-{package}", "out_of_context": out_of_context,
-                "pnr_utilization": used}
+                "critical_path": _critical_path(report), "pnr_utilization": used}
+
+
+def _critical_path(report):
+    """The longest clock-to-clock path of a nextpnr report: end cells and its logic/routing split."""
+    worst = None
+    for entry in report.get("critical_paths", []):
+        if "<async>" in (entry.get("from"), entry.get("to")) or not entry.get("path"):
+            continue
+        steps = entry["path"]
+        total = sum(step.get("delay", 0.0) for step in steps)
+        if worst is None or total > worst["ns"]:
+            worst = {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"], "ns": round(total, 3),
+                     "logic_ns": round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == "logic"), 3),
+                     "routing_ns": round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == "routing"), 3)}
+    return worst
 
 
 def parse_flow(text):

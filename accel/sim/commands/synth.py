@@ -15,7 +15,7 @@ HELP = ("synthesize units: cmos (transistors, gate equivalents), liberty:FILE (u
 _SHOWN = {
     "cmos": ("ge", "transistors", "num_cells"),
     "liberty": ("area_um2", "sequential_area_um2", "num_cells"),
-    "ecp5": ("luts", "ffs", "dsps", "carry_cells", "fmax_mhz", "device"),
+    "ecp5": ("luts", "ffs", "dsps", "carry_cells", "fmax_mhz", "device", "out_of_context", "pnr"),
 }
 
 
