@@ -11,8 +11,9 @@ import numpy as np
 from ..golden import fp
 from ..golden import hmma as golden
 from ..hw.hmma import HMMA
-from . import backends
+from . import energy
 from .payload import pack, unpack
+from .toggles import count_toggles
 
 
 @dataclass
@@ -28,7 +29,7 @@ class HmmaRun:
     bit_exact: bool
     gating: str
     backend: str
-    toggles: dict = field(default=None)
+    toggles: object = field(default=None)
 
     @property
     def instructions(self):
@@ -37,7 +38,8 @@ class HmmaRun:
     def counters(self):
         return {"instructions": self.instructions, "cycles": self.cycles, "latency": self.latency,
                 "macs": self.macs, "macs_gated": self.macs_gated, "macs_useful": self.macs_useful,
-                "bit_exact": self.bit_exact, "gating": self.gating, "backend": self.backend}
+                "bit_exact": self.bit_exact, "gating": self.gating, "backend": self.backend,
+                **energy.report(self.toggles)}
 
 
 def check_operands(a, b, c):
@@ -66,19 +68,19 @@ def instruction_words(dut, a, b, c, gating):
 
 
 def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
-    """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array.
-
-    ``stream_options`` go to the backend's ``run_stream`` (valid/ready patterns, toggle counting, ...).
+    """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array,
+    counting toggles on every signal. ``stream_options`` go to the backend's ``run_stream``
+    (valid/ready patterns, cycle limit).
     """
     check_operands(a, b, c)
     golden.check_gating(gating)
     n, m, k = a.shape
     p = b.shape[2]
     dut = HMMA(m=m, n=p, k=k, gating=gating)
-    run = backends.run_stream(backend, dut, instruction_words(dut, a, b, c, gating), **stream_options)
+    run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, **stream_options)
     d = unpack(dut.o.payload.shape(), run.outputs)["d"].astype(np.uint32).reshape(n, m, p)
     zero_operand = golden.skipped_products(a, b)
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
                    macs_gated=int(zero_operand.sum()) if gating == "hold" else 0,
                    macs_useful=int((~zero_operand).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
-                   gating=gating, backend=backend, toggles=run.toggles)
+                   gating=gating, backend=backend, toggles=toggles)

@@ -30,18 +30,18 @@ def format_value(value):
     return str(value)
 
 
+def flatten(rows, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}: nested report members as dotted row names."""
+    flat = {}
+    for key, value in rows.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(value, name) if isinstance(value, dict) else {name: value})
+    return flat
+
+
 def print_table(title, rows):
     """A two-column table of ``rows`` ({name: value}; nested dicts become dotted names)."""
-    flat = {}
-
-    def flatten(prefix, value):
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flatten(f"{prefix}.{key}" if prefix else str(key), inner)
-        else:
-            flat[prefix] = value
-
-    flatten("", rows)
+    flat = flatten(rows)
     width = max((len(k) for k in flat), default=0)
     print(title)
     for key, value in flat.items():
@@ -50,6 +50,7 @@ def print_table(title, rows):
 
 def print_columns(title, columns):
     """A table with one column per key of ``columns`` ({column: {row: value}}), rows in first-seen order."""
+    columns = {name: flatten(values) for name, values in columns.items()}
     rows = list(dict.fromkeys(row for values in columns.values() for row in values))
     cells = {name: [format_value(values.get(row, "")) for row in rows] for name, values in columns.items()}
     width = max(len(r) for r in rows)
