@@ -25,14 +25,40 @@ WORKLOADS = {
 def add_arguments(parser):
     parser.add_argument("--workload", default="hmma-sparse", help=f"one of: {', '.join(WORKLOADS)}")
     parser.add_argument("--backend", default="pysim", choices=["pysim", "verilator"])
-    parser.add_argument("--out", metavar="DIR", help="write results.json (and plots) into DIR")
+    parser.add_argument("--out", metavar="DIR", default="accel-out",
+                        help="where results.json and energy.png go (default: ./accel-out)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def plot_energy_by_unit(styles, path, title):
+    """Stacked bars: energy of each unit class per gating style, with useful MACs in the labels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    units = list(dict.fromkeys(u for s in styles.values() for u in s["energy_pj"]["by_unit"]))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    bottoms = [0.0] * len(styles)
+    for unit in units:
+        heights = [s["energy_pj"]["by_unit"].get(unit, 0.0) for s in styles.values()]
+        ax.bar(list(styles), heights, bottom=bottoms, label=unit)
+        bottoms = [b + h for b, h in zip(bottoms, heights)]
+    for x, style in enumerate(styles.values()):
+        ax.annotate(f"{style['macs_useful']}/{style['macs']} useful MACs\n{style['macs_gated']} skipped",
+                    (x, bottoms[x]), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("energy per run (pJ)")
+    ax.set_xlabel("zero gating style")
+    ax.set_ylim(0, max(bottoms) * 1.2)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def run(args):
     if args.workload not in WORKLOADS:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(f"--out {args.out}: exists and is not a directory")
     description, generator = WORKLOADS[args.workload]
     a, b, c = hmma_operands(**generator)
@@ -42,10 +68,10 @@ def run(args):
         styles[gating] = run_hmma(a, b, c, gating=gating, backend=args.backend).counters()
     result = {"workload": args.workload, "description": description, "backend": args.backend,
               "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "results.json"), "w") as stream:
-            json.dump(result, stream, indent=2)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as stream:
+        json.dump(result, stream, indent=2)
+    plot_energy_by_unit(styles, os.path.join(args.out, "energy.png"), description)
     if args.json:
         print_json(result)
     else:

@@ -1,0 +1,44 @@
+"""`accel run`: the demo job reports the JSON contract for every gating style and writes its plot."""
+
+import json
+
+import pytest
+
+from accel.sim.cli import main
+from accel.sim.commands.run import WORKLOADS
+
+
+def test_run_reports_contract_keys_and_writes_results(tmp_path, capsys):
+    assert main(["run", "--json", "--out", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("cycles", "macs", "macs_gated", "toggles", "energy_pj", "bit_exact"):
+        assert key in report
+    assert set(report["toggles"]["by_unit"]) >= {"mul", "add"}
+    assert set(report["energy_pj"]["by_unit"]) >= {"mul", "add"}
+    styles = report["by_gating"]
+    assert set(styles) == {"hold", "and", "none"}
+    assert all(style["bit_exact"] for style in styles.values())
+    n = WORKLOADS["hmma-sparse"][1]["n"]
+    assert all(style["cycles"] == n + style["latency"] for style in styles.values())
+    # Frozen lines: the multipliers switch far less with hold than without gating, on the same data.
+    assert styles["hold"]["energy_pj"]["by_unit"]["mul"] < 0.5 * styles["none"]["energy_pj"]["by_unit"]["mul"]
+    assert styles["hold"]["macs_gated"] == styles["hold"]["macs"] - styles["hold"]["macs_useful"]
+    assert json.loads((tmp_path / "results.json").read_text()) == report
+    assert (tmp_path / "energy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workload", "resnet"], "unknown workload 'resnet'"),
+    (["--backend", "spice"], "invalid choice: 'spice'"),
+])
+def test_run_rejects_bad_options(tmp_path, capsys, args, message):
+    assert main(["run", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_rejects_a_file_as_output_directory(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["run", "--out", str(tmp_path / "file")]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
