@@ -214,18 +214,30 @@ def calibrate(*, ops=None, seed=None, gate_level=True):
 
 # ------------------------------------------------------------------------------------------ results
 
-def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit="fp16_mul"):
+def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit="fp16_mul", gate_level=False,
+                   dense_ops=512):
     """Multiplier energy under each gating style on the same sparse data, against the ideal fraction.
 
     ``ops`` multiplies with operand ``a`` (weights) non-zero with ``weight_density`` and ``b``
-    (activations) with ``act_density``. Returns a dict: ``useful_fraction`` (multiplies with both operands
-    non-zero), per gating the ``mul`` switching pJ, its ratio to ``none``, and ``hold_over_ideal`` = ratio
-    (hold) / useful fraction (the claim: at most 2.5).
+    (activations) with ``act_density``. Returns a dict: ``level`` ("rtl"), ``useful_fraction`` (multiplies
+    with both operands non-zero), per gating the ``mul`` switching pJ, its ratio to ``none``, and
+    ``hold_over_ideal`` = ratio (hold) / useful fraction (the claim: at most 2.5). Two per-op figures
+    explain the ratio: ``hold_per_useful_over_dense`` (hold's energy per useful multiply against a dense
+    random multiply) and ``none_per_op_over_dense`` (the ``none`` baseline's energy per multiply of this
+    data against a dense random multiply); ``hold_over_ideal`` is their quotient.
+
+    ``gate_level=True`` adds ``gate_level``: the same stimulus replayed on the multiplier lane's gate netlist
+    (:func:`accel.sim.gatelevel.replay_mul_lane`), every lane net counted, flip-flop outputs weighted as
+    register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
+    ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist.
     """
     fields = unit_operands("fp16_mul", ops, seed=seed, density_a=weight_density, density_b=act_density)
-    useful = float(np.mean(~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)))
-    result = {"unit": unit, "ops": ops, "weight_density": weight_density, "act_density": act_density,
-              "seed": seed, "useful_fraction": round(useful, 4), "gating": {}}
+    useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
+    useful = float(np.mean(useful_mask))
+    n_useful = int(useful_mask.sum())
+    result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
+              "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
+              "useful_ops": n_useful, "gating": {}}
     for gating in ("none", "and", "hold"):
         toggles, _ = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
                                   density_b=act_density)
@@ -234,11 +246,58 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit
                                     "mul_toggles": toggles.by_unit.get("mul", 0),
                                     "flags_pj": energy.by_unit.get("flags", 0.0),
                                     "total_pj": energy.total}
-    base = result["gating"]["none"]["mul_pj"]
-    for g in result["gating"].values():
-        g["ratio_to_none"] = round(g["mul_pj"] / base, 4) if base else None
-    ratio = result["gating"]["hold"]["ratio_to_none"]
+    dense_pj = CALIBRATION["mul"]["target_pj"]     # the calibrated dense random multiply, per op
+    _ratios(result, dense_pj, "mul_pj")
+    if gate_level:
+        result["gate_level"] = _gate_sparsity(fields, ops=ops, useful=useful, n_useful=n_useful,
+                                              dense_ops=dense_ops)
+    return result
+
+
+def _ratios(result, dense_per_op, key):
+    """Fill ``ratio_to_none``, ``hold_over_ideal`` and the two per-op explanations into a sparsity result."""
+    gatings = result["gating"]
+    base = gatings["none"][key]
+    for g in gatings.values():
+        g["ratio_to_none"] = round(g[key] / base, 4) if base else None
+    useful, ops, n_useful = result["useful_fraction"], result["ops"], result["useful_ops"]
+    ratio = gatings["hold"]["ratio_to_none"]
     result["hold_over_ideal"] = round(ratio / useful, 3) if useful and ratio is not None else None
+    result["hold_per_useful_over_dense"] = (round(gatings["hold"][key] / n_useful / dense_per_op, 3)
+                                            if n_useful and dense_per_op else None)
+    result["none_per_op_over_dense"] = round(base / ops / dense_per_op, 3) if dense_per_op else None
+
+
+def _gate_switching_pj(net_toggles, dff_toggles):
+    # a flip-flop output toggle is one of the FLOP_NET_EQUIV net toggles its register bit costs
+    return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ
+
+
+def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
+    from .gatelevel import replay_mul_lane
+    result = {"level": "gate", "ops": ops, "useful_fraction": round(useful, 4), "useful_ops": n_useful,
+              "gating": {}}
+    for gating in ("none", "and", "hold"):
+        flag = gating != "none"
+        gated = dict(fields, a_zero=fp.is_zero(fields["a"], fp.FP16) & flag,
+                     b_zero=fp.is_zero(fields["b"], fp.FP16) & flag)
+        r = replay_mul_lane(gated, gating=gating)
+        result["gating"][gating] = {
+            "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
+            "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
+            "gates": r.gate.gates, "dffs": r.gate.dffs,
+            "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
+            "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT}
+    dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
+    dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
+    result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
+                       "mul_pj_per_op": round(dense_pj, 4)}
+    _ratios(result, dense_pj, "mul_pj")
+    nets = {g: v["net_toggles"] for g, v in result["gating"].items()}
+    result["nets_only"] = {"hold_ratio_to_none": round(nets["hold"] / nets["none"], 4) if nets["none"] else None,
+                           "and_ratio_to_none": round(nets["and"] / nets["none"], 4) if nets["none"] else None}
+    if nets["none"] and useful:
+        result["nets_only"]["hold_over_ideal"] = round(nets["hold"] / nets["none"] / useful, 3)
     return result
 
 

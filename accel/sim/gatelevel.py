@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import UserError
 
-__all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS"]
+__all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS", "LaneReplay",
+           "mul_lane_netlist", "replay_mul_lane"]
 
 #: Top-level inputs of a stream unit that the gate-level replay drives (besides ``clk``).
 INPUT_PORTS = ("rst", "i__valid", "i__payload", "o__ready")
@@ -191,11 +192,12 @@ class GateNetlist:
             raise KeyError(f"netlist has no port {name!r}")
         return np.array([self.idx(b) for b in self.ports[name][1]], dtype=np.int64)
 
-    def simulate(self, inputs, cycles=None):
+    def simulate(self, inputs, cycles=None, *, count_from=0):
         """Run the netlist with per-cycle top-level input values ``inputs`` (port name -> list of ints).
 
         Each cycle: apply inputs, settle the gates, sample every net (toggle counting), then clock the
-        flip-flops. Returns :class:`GateToggles`.
+        flip-flops. ``count_from``: the sample of that cycle is the first reference, so only changes after
+        it are counted (outputs are still sampled every cycle). Returns :class:`GateToggles`.
         """
         if cycles is None:
             cycles = min(len(v) for v in inputs.values())
@@ -211,7 +213,7 @@ class GateNetlist:
                 v[bits] = [(word >> k) & 1 for k in range(len(bits))]
             for fn, ins, outs in self.steps:
                 v[outs] = fn(*(v[i] for i in ins))
-            if prev is not None:
+            if prev is not None and cycle > count_from:
                 per_net += v != prev
             prev = v.copy()
             for n, (_, bits) in outputs.items():
@@ -220,7 +222,13 @@ class GateNetlist:
         per_net[:2] = 0
         named = {n: per_net[b] for n, b in self.named.items()}
         return GateToggles(total=int(per_net.sum()), nets=self.n_nets - 2, gates=self.n_gates, dffs=self.n_dffs,
-                           per_net=per_net, named=named, samples=cycles, outputs=sampled_out)
+                           per_net=per_net, named=named, samples=cycles - min(count_from, cycles),
+                           outputs=sampled_out)
+
+    def input_nets(self):
+        """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
+        bits = [self._port_bits(n) for n, (d, _) in self.ports.items() if d == "input"]
+        return np.unique(np.concatenate(bits)) if bits else np.zeros(0, dtype=np.int64)
 
 
 def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
@@ -257,6 +265,66 @@ def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
             "rtl_signals": len(counter.table), "rtl_bits": sum(s.width for s in counter.table),
             "nets": gate.nets, "gates": gate.gates, "dffs": gate.dffs,
             "named_compared": compared, "named_match": matched}
+
+
+_LANE_NETLISTS = {}
+
+
+def mul_lane_netlist(gating):
+    """The gate netlist of one FP16 x FP16 -> FP32 multiplier lane (:class:`~accel.hw.fp_mul.FPMulLane`)
+    with ``gating``, synthesized once per process."""
+    if gating not in _LANE_NETLISTS:
+        from ..hw.fp_mul import FPMulLane
+        _LANE_NETLISTS[gating] = GateNetlist(synthesize_gates(FPMulLane(gating=gating)))
+    return _LANE_NETLISTS[gating]
+
+
+@dataclass
+class LaneReplay:
+    """One multiplier lane run at both levels on the same stimulus.
+
+    ``rtl``: the RTL :class:`~accel.sim.toggles.Toggles` of the whole FPMul (its ``mul`` class is the lane).
+    ``gate``: the lane netlist's :class:`GateToggles`. ``net_toggles``: gate-net toggles of the lane's own
+    nets (every gate output and flip-flop output; the lane's input ports are driven by the unit around it and
+    are not counted, as in the RTL ``mul`` class). ``dff_toggles``: of those, the flip-flop outputs.
+    ``netlist``: the :class:`GateNetlist`."""
+
+    rtl: object
+    gate: GateToggles
+    net_toggles: int
+    dff_toggles: int
+    netlist: GateNetlist
+
+
+def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
+    """Stream the operand ``fields`` (``a``, ``a_zero``, ``b``, ``b_zero`` arrays) through an FPMul with
+    ``gating`` in the Amaranth simulator (counting RTL toggles), record the multiplier lane's inputs
+    (``x``, ``load``) and output every cycle, and replay them on the lane's gate netlist, whose output must
+    match the RTL lane's every cycle (RuntimeError otherwise). Toggles at both levels are counted from cycle
+    ``count_from`` on (that cycle's sample is the reference). Returns a :class:`LaneReplay`."""
+    from . import energy
+    from .pysim import run_stream
+    from .toggles import ToggleCounter
+    dut = energy.build("fp16_mul", gating=gating)
+    counter = ToggleCounter(dut)
+    seen = {"x": [], "load": [], "y": []}
+
+    async def on_cycle(ctx):
+        if len(seen["x"]) >= count_from:
+            await counter.on_cycle(ctx)
+        seen["x"].append(ctx.get(dut.lane.x.as_value()))
+        seen["load"].append(ctx.get(dut.lane.load))
+        seen["y"].append(ctx.get(dut.lane.y.as_value()))
+
+    run_stream(dut, energy.unit_words(dut, fields), valid_pattern=valid_pattern, on_cycle=on_cycle)
+    netlist = mul_lane_netlist(gating)
+    gate = netlist.simulate({"x": seen["x"], "load": seen["load"]}, count_from=count_from)
+    if gate.outputs["y"] != [int(v) for v in seen["y"]]:
+        raise RuntimeError(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
+    own = gate.per_net.copy()
+    own[netlist.input_nets()] = 0
+    return LaneReplay(rtl=counter.result(), gate=gate, net_toggles=int(own.sum()),
+                      dff_toggles=int(own[netlist.dff_q].sum()), netlist=netlist)
 
 
 def check_unit_name(unit):

@@ -18,7 +18,8 @@ def add_arguments(parser):
     parser.add_argument("--sparsity", action="store_true",
                         help="add the multiplier energy check at 10%% weights x 30%% activations")
     parser.add_argument("--gate-level", action="store_true",
-                        help="add RTL-level against gate-level toggles for fp16_mul and fp32_add")
+                        help="add RTL-level against gate-level toggles for fp16_mul and fp32_add; with "
+                             "--sparsity, also run the sparsity check on the multiplier lane's gate netlist")
     parser.add_argument("--sweep", action="store_true",
                         help="add the HMMA energy against density sweep (slow: about two minutes)")
     parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot to PNG")
@@ -33,7 +34,7 @@ def run(args):
     if args.calibrate:
         result["calibration"] = energy.calibrate()
     if args.sparsity:
-        result["sparsity"] = energy.sparsity_check(ops=2000)
+        result["sparsity"] = energy.sparsity_check(ops=2000, gate_level=args.gate_level)
     if args.gate_level:
         from ..gatelevel import compare_unit
         result["gate_level"] = {u: compare_unit(u, n_ops=128, gating="none") for u in ("fp16_mul", "fp32_add")}
