@@ -71,3 +71,63 @@ def test_cli_table(capsys):
 def test_cli_errors(capsys, argv, message):
     assert main(["energy", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ zero gating
+
+def _flagged(a, b, gating):
+    from accel.golden import fp
+    flag = gating != "none"
+    return {"a": a, "b": b, "a_zero": fp.is_zero(a, fp.FP16) & flag, "b_zero": fp.is_zero(b, fp.FP16) & flag}
+
+
+def _zero_run(dense_ops=6, zero_ops=20, seed=2):
+    """``dense_ops`` random multiplies, then ``zero_ops`` with one operand zero (the side chosen at random)."""
+    import numpy as np
+    ops = energy.unit_operands("fp16_mul", dense_ops + zero_ops, seed=seed)
+    a, b = ops["a"].copy(), ops["b"].copy()
+    side = np.random.default_rng(seed).random(zero_ops) < 0.5
+    a[dense_ops:][side] = 0
+    b[dense_ops:][~side] = 0
+    return a, b
+
+
+def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
+    from accel.sim.gatelevel import replay_mul_lane
+    dense_ops = 6
+    a, b = _zero_run(dense_ops)
+    # count from the cycle where the last dense operation's operands and product are in their registers
+    runs = {g: replay_mul_lane(_flagged(a, b, g), gating=g, count_from=dense_ops + 1) for g in ("hold", "none")}
+    datapath = ("mul.a_reg", "mul.b_reg", "mul.p_reg", "mul.product")
+    for name in datapath:
+        assert runs["hold"].rtl.by_signal[name] == 0, name
+    assert all(runs["none"].rtl.by_signal[name] > 0 for name in ("mul.a_reg", "mul.b_reg", "mul.p_reg"))
+    # gate level: under hold the only lane nets that change are the zero-flag registers' nets
+    hold = runs["hold"]
+    own = hold.gate.per_net.copy()
+    own[hold.netlist.input_nets()] = 0
+    flag_nets = {int(i) for name, nets in hold.netlist.named.items() if "zero" in name for i in nets}
+    assert set(map(int, own.nonzero()[0])) <= flag_nets
+    assert runs["none"].net_toggles > 50 * dense_ops
+
+
+@pytest.mark.parametrize("zero_side", ["a", "b"])
+def test_gate_level_and_isolation_saves_nets_when_one_operand_is_zero(zero_side):
+    # at gate level the isolation muxes keep the non-zero operand's significand out of the multiplier array
+    # (measured: about 10 % fewer lane net toggles than none on such data); at RTL the two are equal
+    import numpy as np
+    from accel.sim.gatelevel import replay_mul_lane
+    ops = energy.unit_operands("fp16_mul", 40, seed=9)
+    a, b = ops["a"].copy(), ops["b"].copy()
+    (a if zero_side == "a" else b)[:] = 0
+    nets = {g: replay_mul_lane(_flagged(a, b, g), gating=g).net_toggles for g in ("none", "and")}
+    assert nets["and"] < nets["none"]
+
+
+def test_sparsity_check_at_gate_level_reports_both_levels():
+    r = energy.sparsity_check(ops=120, gate_level=True, dense_ops=32)
+    assert r["level"] == "rtl" and r["gate_level"]["level"] == "gate"
+    for level in (r, r["gate_level"]):
+        assert level["gating"]["hold"]["ratio_to_none"] < level["gating"]["none"]["ratio_to_none"] == 1.0
+        assert level["hold_over_ideal"] == pytest.approx(
+            level["hold_per_useful_over_dense"] / level["none_per_op_over_dense"], rel=0.02)

@@ -132,3 +132,52 @@ def test_gate_level_named_nets_match_rtl():
             assert list(map(int, counts)) == rtl.per_bit[name], name
             compared += 1
     assert compared >= 4
+
+
+# ------------------------------------------------------------------------------------------ empty cycles
+
+FP_UNITS = [("fp16_mul", "hold"), ("fp16_mul", "and"), ("fp16_mul", "none"), ("fp32_add", "hold"),
+            ("fp32_add", "none")]
+
+
+def _unit_registers(unit, gating, valid_pattern, window=None):
+    """Per-signal toggles of every register of one FP unit fed 12 random operations under ``valid_pattern``,
+    counted only over cycles ``window`` = (first, last) if given."""
+    from accel.sim import energy
+    from accel.sim.pysim import run_stream
+    dut = energy.build(unit, gating=gating)
+    words = energy.unit_words(dut, energy.unit_operands(unit, 12, seed=6, density_a=0.5, density_b=0.5,
+                                                        gating=gating))
+    counter = ToggleCounter(dut)
+    cycle = [0]
+
+    async def on_cycle(ctx):
+        if window is None or window[0] <= cycle[0] <= window[1]:
+            await counter.on_cycle(ctx)
+        cycle[0] += 1
+
+    run_stream(dut, words, valid_pattern=valid_pattern, on_cycle=on_cycle)
+    t = counter.result()
+    regs = {s.full_name for s in counter.table if s.is_reg}
+    return {name: n for name, n in t.by_signal.items() if name in regs}
+
+
+@pytest.mark.parametrize("unit, gating", FP_UNITS)
+def test_fp_unit_registers_still_during_empty_cycles(unit, gating):
+    # six operations, then 20 cycles with valid low (the pipeline drains within 2), then six more: from the
+    # third empty cycle on no register of the unit -- datapath, flags or pipeline valid bits -- changes
+    pattern = [True] * 6 + [False] * 20
+    regs = _unit_registers(unit, gating, pattern, window=(6 + 2, 6 + 19))
+    assert regs and all(n == 0 for n in regs.values()), regs
+
+
+@pytest.mark.parametrize("unit, gating", FP_UNITS)
+def test_fp_unit_datapath_registers_ignore_bubbles(unit, gating):
+    # the same operations back to back and with a bubble after each: the lane's registers (class mul / add)
+    # go through the same values, so they toggle exactly as often; bubbles cost them nothing
+    cls = unit.split("_")[1] + "."
+    dense = _unit_registers(unit, gating, None)
+    bubbly = _unit_registers(unit, gating, [True, False, False] * 12)
+    lane = {k: v for k, v in dense.items() if k.startswith(cls)}
+    assert sum(lane.values()) > 0
+    assert {k: bubbly[k] for k in lane} == lane
