@@ -213,6 +213,8 @@ def _bad_liberty(tmp_path, name, text):
     (["--unit", "fp16_mul", "--flow", "liberty:{corrupt}"], r"corrupt.lib:\d+: group pin \(Y\) opened on line \d+ is never closed"),
     (["--unit", "fp16_mul", "--flow", "liberty:{nobuf}"], r"nobuf.lib' has no buffer cell"),
     (["--unit", "fp16_mul", "--flow", "liberty:{noff}"], r"noff.lib' has no flip-flop cell"),
+    (["--unit", "fp16_mul", "--flow", "liberty:{badfn}"],
+     r"badfn.lib:\d+: cell NAND2, pin Y: cannot read function '!\(A & & \)' \(unexpected '&'\)"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     fixture = FIXTURE.read_text()
@@ -220,7 +222,8 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
         "tmp": tmp_path,
         "corrupt": _bad_liberty(tmp_path, "corrupt.lib", fixture[:fixture.index("function : \"!(A & B)")]),
         "nobuf": _bad_liberty(tmp_path, "nobuf.lib", re.sub(r"cell \(BUF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),
-        "noff": _bad_liberty(tmp_path, "noff.lib", re.sub(r"ff \(IQ, IQN\) \{.*?\}", "", fixture, flags=re.S)),
+        "noff": _bad_liberty(tmp_path, "noff.lib", re.sub(r"cell \(DFF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),
+        "badfn": _bad_liberty(tmp_path, "badfn.lib", fixture.replace('"!(A & B)"', '"!(A & & )"')),
     }
     build = tmp_path / "build"
     argv = [arg.format(**files) for arg in argv]
@@ -231,3 +234,14 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     assert len(lines) == 1 and lines[0].startswith("accel: error: "), err
     assert re.search(message, lines[0]), lines[0]
     assert not build.exists()
+
+
+def test_tool_failure_is_one_line_exit_1_naming_the_log(tmp_path, capsys, monkeypatch):
+    from accel.synth.flows import CmosFlow
+    monkeypatch.setattr(CmosFlow, "SCRIPT", "read_rtlil design.il\nno_such_pass\n")
+    status, out, err = accel(capsys, "--unit", "fp16_mul", "--build-dir", tmp_path)
+    assert status == 1 and out == ""
+    lines = [line for line in err.splitlines() if line.startswith("accel: error: ")]
+    assert len(lines) == 1
+    log = tmp_path / "fp16_mul" / "cmos" / "hold" / "yosys.log"
+    assert "no_such_pass" in lines[0] and str(log) in lines[0] and log.exists()

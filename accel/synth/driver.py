@@ -69,21 +69,19 @@ def synth_variants(build, flow, workdir, *, label="unit", progress=None):
     flow = _flow(flow)
     workdir = Path(workdir)
     say = progress or (lambda message: None)
-    gated = _try_build(build, GATED)
-    ungated = _try_build(build, UNGATED)
-    if gated is None and ungated is None:
-        raise SynthError(f"{label}: cannot be built with gating {GATED!r} or {UNGATED!r}")
-    builds = [(GATED, gated)] if gated is not None else []
-    if ungated is not None:
-        builds.append((UNGATED, ungated))
     results = {}
-    for gating, component in builds:
+    for gating in (GATED, UNGATED):
+        component = _try_build(build, gating)   # built only when about to be used
+        if component is None:
+            continue
         say(f"{label}: {flow.name} synthesis, gating={gating} ...")
-        timing = gating == builds[0][0]
         step = (lambda message, _l=f"{label}/{gating}": say(f"  [{_l}] {message}"))
-        results[gating] = synthesize(component, flow, workdir / gating, progress=step, timing=timing)
+        results[gating] = synthesize(component, flow, workdir / gating, progress=step, timing=not results)
         say(f"{label}: gating={gating} done in {results[gating]['seconds']} s: "
             f"{flow.metric} = {results[gating][flow.metric]}")
+    if not results:
+        raise SynthError(f"{label}: cannot be built with gating {GATED!r} or {UNGATED!r}")
+    builds = list(results.items())
     main_gating = builds[0][0]
     result = {"flow": flow.name, "gating": main_gating, **results[main_gating]}
     if len(results) == 2:

@@ -160,6 +160,64 @@ def _parse(text, where):
     return item[0]
 
 
+_FUNCTION_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_\[\]\.]*)|([01])|(.))")
+
+
+def check_function(function, names):
+    """Whether ``function`` is a well-formed Liberty Boolean expression over ``names``.
+
+    Operators: ``!x`` and ``x'`` (not), ``^`` (xor), ``&``, ``*`` or juxtaposition (and), ``|``, ``+``
+    (or), parentheses, constants 0 and 1.  Returns None when it is, else what is wrong.
+    """
+    tokens = []
+    for match in _FUNCTION_TOKEN.finditer(function.strip()):
+        name, const, op = match.groups()
+        if name is not None:
+            if name not in names:
+                return f"unknown pin {name!r}"
+            tokens.append("x")
+        elif const is not None:
+            tokens.append("x")
+        elif op is not None and op in "!'^&*|+()":
+            tokens.append(op)
+        elif op is not None:
+            return f"unexpected {op!r}"
+    pos = 0
+
+    def primary():
+        nonlocal pos
+        while pos < len(tokens) and tokens[pos] == "!":
+            pos += 1
+        if pos >= len(tokens):
+            raise ValueError("expression ends early")
+        if tokens[pos] == "(":
+            pos += 1
+            expression()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise ValueError("unbalanced parentheses")
+        elif tokens[pos] != "x":
+            raise ValueError(f"unexpected {tokens[pos]!r}")
+        pos += 1
+        while pos < len(tokens) and tokens[pos] == "'":
+            pos += 1
+
+    def expression():
+        nonlocal pos
+        primary()
+        while pos < len(tokens) and tokens[pos] not in ")":
+            if tokens[pos] in "^&*|+":
+                pos += 1
+            primary()   # juxtaposition is an and
+
+    try:
+        expression()
+        if pos != len(tokens):
+            raise ValueError("unbalanced parentheses")
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def parse_liberty(text, where="<string>"):
     """Parse Liberty ``text``; raise :class:`SynthInputError` naming ``where`` and the line."""
     library = _parse(text, where)
@@ -186,6 +244,15 @@ def parse_liberty(text, where="<string>"):
                     cell.functions[pin] = sub.attrs["function"]
             elif sub.kind == "pin" and sub.attrs.get("direction") == "input":
                 cell.inputs.extend(sub.args)
+        names = set()   # any pin (input, output, internal) and the state variables of ff/latch
+        for sub in group.groups:
+            if sub.kind in ("pin", "ff", "latch", "ff_bank", "latch_bank"):
+                names.update(sub.args)
+        for pin, function in cell.functions.items():
+            problem = check_function(function, names)
+            if problem:
+                raise SynthInputError(f"{where}:{group.line}: cell {name}, pin {pin}: cannot read function "
+                                      f"{function!r} ({problem})")
         cells[name] = cell
     if not cells:
         raise SynthInputError(f"{where}: Liberty library {library.args} has no cells")
