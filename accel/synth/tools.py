@@ -92,7 +92,8 @@ def _run(tool, args, cwd, log_name, progress, heartbeat_s, pattern):
 
 def run_yosys(script_name, cwd, *, progress=None, heartbeat_s=10.0, log_name="yosys.log"):
     """Run the Yosys script ``cwd/script_name``; return the log path, raise SynthError on failure."""
-    return _run("yosys", ["-s", script_name], cwd, log_name, progress, heartbeat_s, _YOSYS_PASS)
+    # -q: the console gets warnings and errors only, the -l log everything
+    return _run("yosys", ["-q", "-s", script_name], cwd, log_name, progress, heartbeat_s, _YOSYS_PASS)
 
 
 def run_nextpnr_ecp5(args, cwd, *, progress=None, heartbeat_s=10.0, log_name="nextpnr.log"):
