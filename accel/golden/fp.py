@@ -149,6 +149,17 @@ def _significand(exp, man, fmt):
     return sig, lsb_exp
 
 
+def _operands(a, b, fmt):
+    """For each operand: (sign, significand, LSB exponent, is NaN, is Inf, is zero)."""
+    result = []
+    for bits in (a, b):
+        sign, exp, man = unpack(bits, fmt)
+        sig, lsb_exp = _significand(exp, man, fmt)
+        special = exp == fmt.exp_max_field
+        result.append((sign, sig, lsb_exp, special & (man != 0), special & (man == 0), (exp == 0) & (man == 0)))
+    return result
+
+
 def _bit_length(x):
     """Vectorised int.bit_length for non-negative int64 values below 2**53."""
     _, e = np.frexp(x.astype(np.float64))
@@ -185,16 +196,7 @@ def round_pack(raw, fmt):
 
 def mul_raw(a, b, fmt):
     """Exact product of two ``fmt`` bit-pattern arrays (no rounding happens here)."""
-    sa, ea, ma = unpack(a, fmt)
-    sb, eb, mb = unpack(b, fmt)
-    siga, lsba = _significand(ea, ma, fmt)
-    sigb, lsbb = _significand(eb, mb, fmt)
-    nan_a = (ea == fmt.exp_max_field) & (ma != 0)
-    nan_b = (eb == fmt.exp_max_field) & (mb != 0)
-    inf_a = (ea == fmt.exp_max_field) & (ma == 0)
-    inf_b = (eb == fmt.exp_max_field) & (mb == 0)
-    zero_a = (ea == 0) & (ma == 0)
-    zero_b = (eb == 0) & (mb == 0)
+    (sa, siga, lsba, nan_a, inf_a, zero_a), (sb, sigb, lsbb, nan_b, inf_b, zero_b) = _operands(a, b, fmt)
     nan = nan_a | nan_b | (inf_a & zero_b) | (inf_b & zero_a)
     inf = (inf_a | inf_b) & ~nan
     zero = (zero_a | zero_b) & ~nan
@@ -211,20 +213,13 @@ GUARD_BITS = 3  # guard, round and sticky: enough to round an aligned sum exactl
 
 def add_raw(a, b, fmt):
     """Sum of two ``fmt`` operands, exact up to a sticky bit (a rounding-equivalent raw result)."""
-    sa, ea, ma = unpack(a, fmt)
-    sb, eb, mb = unpack(b, fmt)
-    siga, lsba = _significand(ea, ma, fmt)
-    sigb, lsbb = _significand(eb, mb, fmt)
-    nan_a = (ea == fmt.exp_max_field) & (ma != 0)
-    nan_b = (eb == fmt.exp_max_field) & (mb != 0)
-    inf_a = (ea == fmt.exp_max_field) & (ma == 0)
-    inf_b = (eb == fmt.exp_max_field) & (mb == 0)
+    (sa, siga, lsba, nan_a, inf_a, _), (sb, sigb, lsbb, nan_b, inf_b, _) = _operands(a, b, fmt)
     nan = nan_a | nan_b | (inf_a & inf_b & (sa != sb))
     inf = (inf_a | inf_b) & ~nan
     inf_sign = np.where(inf_a, sa, sb)
 
     # Order by magnitude so that the larger operand is never shifted.
-    a_bigger = (ea > eb) | ((ea == eb) & (ma >= mb))
+    a_bigger = (lsba > lsbb) | ((lsba == lsbb) & (siga >= sigb))
     s_big, sig_big, lsb_big = (np.where(a_bigger, x, y) for x, y in ((sa, sb), (siga, sigb), (lsba, lsbb)))
     s_small, sig_small, lsb_small = (np.where(a_bigger, y, x) for x, y in ((sa, sb), (siga, sigb), (lsba, lsbb)))
     distance = np.minimum(lsb_big - lsb_small, fmt.sig_bits + GUARD_BITS)
