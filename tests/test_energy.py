@@ -131,3 +131,13 @@ def test_sparsity_check_at_gate_level_reports_both_levels():
         assert level["gating"]["hold"]["ratio_to_none"] < level["gating"]["none"]["ratio_to_none"] == 1.0
         assert level["hold_over_ideal"] == pytest.approx(
             level["hold_per_useful_over_dense"] / level["none_per_op_over_dense"], rel=0.02)
+
+
+def test_density_sweep_runs_the_array_and_hold_cuts_multiplier_energy():
+    r = energy.density_sweep(densities=((0.1, 0.3),), instructions=2, gatings=("none", "hold"))
+    (point,) = r["points"]
+    g = point["gating"]
+    assert 0 < point["useful"] < 0.1
+    assert g["hold"]["mul_pj"] < 0.5 * g["none"]["mul_pj"]
+    assert g["none"]["flags_pj"] == 0 < g["hold"]["flags_pj"]        # no flags are raised under none
+    assert g["none"]["array_pj"] > g["none"]["mul_pj"] > 0

@@ -362,20 +362,19 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
     the multipliers' zero registers), per instruction; per point ``useful`` (fraction of multiplies with
     both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the array, gate level).
     """
+    from ..golden.hmma import skipped_products
     from .hmma import run_hmma
     from .workloads import hmma_operands
     points = []
     for w, act in densities:
         a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
-        useful = float(np.mean(~np.asarray(__import__("accel.golden.hmma", fromlist=["x"]).skipped_products(a, b))))
+        useful = float(np.mean(~skipped_products(a, b)))
         zdet = sum(zero_detector_pj(col) for col in np.concatenate(
             [a.reshape(instructions, -1), b.reshape(instructions, -1)], axis=1).T) / instructions
         point = {"weight_density": w, "act_density": act, "density": round(w * act, 4),
                  "useful": round(useful, 4), "zdet_pj": round(zdet, 4), "gating": {}}
         for gating in gatings:
-            counter = ToggleCounter()
-            run_hmma(a, b, c, gating=gating, on_cycle=counter.on_cycle)
-            toggles = counter.result()
+            toggles = run_hmma(a, b, c, gating=gating).toggles
             energy = energy_pj(toggles)
             zero_regs = sum(n for name, n in toggles.by_signal.items()
                             if name.startswith("mul") and "zero" in name.split(".")[-1])
