@@ -168,6 +168,17 @@ def test_cli_fp16_mul_cmos_json(tmp_path, capsys):
     assert saved == result
 
 
+def test_cli_ecp5_no_pnr_gives_synthesis_figures_only(tmp_path, capsys):
+    status, out, err = accel(capsys, "--unit", "fp16_mul", "--flow", "ecp5", "--no-pnr", "--json",
+                             "--build-dir", tmp_path)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["luts"] > 0 and result["dsps"] == 1 and "fmax_mhz" not in result
+    assert result["zero_gating_overhead_pct"] == pytest.approx(
+        100 * (result["luts"] - result["ungated"]["luts"]) / result["ungated"]["luts"], abs=0.01)
+    assert not (tmp_path / "fp16_mul" / "ecp5" / "hold" / "timing").exists()
+
+
 def test_cli_fp32_add_liberty_table(tmp_path, capsys):
     status, out, err = accel(capsys, "--unit", "fp32_add", "--flow", f"liberty:{FIXTURE}", "--build-dir", tmp_path)
     assert status == 0, err

@@ -59,12 +59,13 @@ def _try_build(build, gating):
         return None
 
 
-def synth_variants(build, flow, workdir, *, label="unit", progress=None):
+def synth_variants(build, flow, workdir, *, label="unit", progress=None, timing=True):
     """Synthesize ``build(GATED)`` and, when the unit has one, ``build(UNGATED)``.
 
     Returns the gated figures, with ``ungated`` and ``zero_gating_overhead_pct`` added when the unit
     can be built both ways.  A unit without gating (the factory refuses ``gating="hold"``) is
-    reported as built by ``build(UNGATED)`` with ``gating: "none"``.
+    reported as built by ``build(UNGATED)`` with ``gating: "none"``.  ``timing=False`` skips place
+    and route (ECP5) for every build.
     """
     flow = _flow(flow)
     workdir = Path(workdir)
@@ -76,7 +77,8 @@ def synth_variants(build, flow, workdir, *, label="unit", progress=None):
             continue
         say(f"{label}: {flow.name} synthesis, gating={gating} ...")
         step = (lambda message, _l=f"{label}/{gating}": say(f"  [{_l}] {message}"))
-        results[gating] = synthesize(component, flow, workdir / gating, progress=step, timing=not results)
+        results[gating] = synthesize(component, flow, workdir / gating, progress=step,
+                                     timing=timing and not results)
         say(f"{label}: gating={gating} done in {results[gating]['seconds']} s: "
             f"{flow.metric} = {results[gating][flow.metric]}")
     if not results:
@@ -97,7 +99,7 @@ def synth_variants(build, flow, workdir, *, label="unit", progress=None):
     return result
 
 
-def synth_unit(name, flow="cmos", *, build_dir=DEFAULT_BUILD_DIR, progress=None):
+def synth_unit(name, flow="cmos", *, build_dir=DEFAULT_BUILD_DIR, progress=None, timing=True):
     """Synthesize the named unit of :data:`accel.hw.units.UNITS` (gated and ungated) with ``flow``.
 
     Build output goes to ``build_dir/<unit>/<flow>/<gating>/``; ``result.json`` there holds the
@@ -106,7 +108,8 @@ def synth_unit(name, flow="cmos", *, build_dir=DEFAULT_BUILD_DIR, progress=None)
     flow = _flow(flow)
     build = unit_builder(name)
     workdir = Path(build_dir) / name / flow.tag
-    result = {"unit": name, **synth_variants(build, flow, workdir, label=name, progress=progress)}
+    result = {"unit": name, **synth_variants(build, flow, workdir, label=name, progress=progress,
+                                             timing=timing)}
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = workdir / "result.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")

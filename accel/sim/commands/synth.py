@@ -23,6 +23,8 @@ def add_arguments(parser):
     parser.add_argument("--unit", metavar="NAME", action="append",
                         help="unit to synthesize (repeatable; default: every unit, hmma takes long)")
     parser.add_argument("--flow", default="cmos", metavar="FLOW", help=f"one of {', '.join(FLOW_NAMES)}")
+    parser.add_argument("--no-pnr", action="store_true",
+                        help="ecp5: synthesis only, no place and route (no Fmax); for large units")
     parser.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), metavar="DIR",
                         help=f"where the tools work (default {DEFAULT_BUILD_DIR})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -57,7 +59,8 @@ def run(args):
         results = {}
         start = time.monotonic()
         for name in dict.fromkeys(units):
-            results[name] = synth_unit(name, flow, build_dir=args.build_dir, progress=_progress)
+            results[name] = synth_unit(name, flow, build_dir=args.build_dir, progress=_progress,
+                                       timing=not args.no_pnr)
         _progress(f"finished in {time.monotonic() - start:.1f} s")
     except SynthInputError as error:
         raise UserError(str(error)) from None
