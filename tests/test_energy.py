@@ -1,10 +1,11 @@
-"""Energy model: calibration constants reproduce the published figures, arithmetic, gating, CLI errors."""
+"""Energy model and studies: calibration constants reproduce the published figures, arithmetic, gating, the
+array sweep, CLI errors."""
 
 import json
 
 import pytest
 
-from accel.sim import energy
+from accel.sim import energy, studies
 from accel.sim.cli import main
 from accel.sim.gatelevel import compare_unit
 from accel.sim.toggles import Toggles
@@ -39,7 +40,7 @@ def test_report_has_total_and_by_unit():
 
 
 def test_hold_gating_cuts_multiplier_energy_on_sparse_data():
-    r = energy.sparsity_check(ops=200)
+    r = studies.sparsity_check(ops=200)
     g = r["gating"]
     assert g["hold"]["mul_pj"] < 0.5 * g["none"]["mul_pj"]
     assert g["and"]["mul_pj"] > 0.5 * g["none"]["mul_pj"]
@@ -125,7 +126,7 @@ def test_gate_level_and_isolation_saves_nets_when_one_operand_is_zero(zero_side)
 
 
 def test_sparsity_check_at_gate_level_reports_both_levels():
-    r = energy.sparsity_check(ops=120, gate_level=True, dense_ops=32)
+    r = studies.sparsity_check(ops=120, gate_level=True, dense_ops=32)
     assert r["level"] == "rtl" and r["gate_level"]["level"] == "gate"
     for level in (r, r["gate_level"]):
         assert level["gating"]["hold"]["ratio_to_none"] < level["gating"]["none"]["ratio_to_none"] == 1.0
@@ -134,7 +135,7 @@ def test_sparsity_check_at_gate_level_reports_both_levels():
 
 
 def test_density_sweep_runs_the_array_and_hold_cuts_multiplier_energy():
-    r = energy.density_sweep(densities=((0.1, 0.3),), instructions=2, gatings=("none", "hold"))
+    r = studies.density_sweep(densities=((0.1, 0.3),), instructions=2, gatings=("none", "hold"))
     (point,) = r["points"]
     g = point["gating"]
     assert 0 < point["useful"] < 0.1

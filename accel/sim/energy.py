@@ -11,6 +11,9 @@ The per-toggle energies of ``mul`` and ``add`` are calibrated so that random-dat
 matches Horowitz (ISSCC 2014, 45 nm): the mean switching energy per FP16 multiply is 1.1 pJ and per FP32
 add 0.9 pJ. :func:`calibrate` re-derives them (``accel energy --calibrate``); the results are kept below as
 constants so ordinary runs do not recompute them. docs/energy.md has the method, the sources and the numbers.
+
+This module is the model and the unit measurements its calibration rests on; the experiments that use it
+(the overhead table, the density sweep, the sparsity check) are in :mod:`accel.sim.studies`.
 """
 
 from dataclasses import dataclass, field
@@ -18,12 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..golden import fp
+from ..hw.units import build_unit
 from .errors import UserError
-from .toggles import UNIT_CLASSES, ToggleCounter, Toggles
+from .payload import pack
+from .pysim import run_stream
+from .toggles import ToggleCounter
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "PJ_PER_TOGGLE",
            "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "unit_operands",
-           "unit_words", "random_words", "measure_unit", "calibrate", "sparsity_check", "overhead_table"]
+           "unit_words", "random_words", "measure_unit", "calibrate"]
 
 #: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V (pJ).
 HOROWITZ_45NM_PJ = {"fp16_mul": 1.1, "fp16_add": 0.4, "fp32_add": 0.9, "fp32_mul": 3.7, "sram_8kb_read_64b": 10.0}
@@ -136,7 +142,6 @@ def build(unit, gating="none"):
     """A fresh single unit by name (``fp16_mul``, ``fp32_add``)."""
     if unit not in UNITS:
         raise UserError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
-    from ..hw.units import build_unit
     return build_unit(unit, gating=gating)
 
 
@@ -168,7 +173,6 @@ def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none
 
 
 def unit_words(dut, fields):
-    from .payload import pack
     return pack(dut.i.payload.shape(), fields)
 
 
@@ -179,7 +183,6 @@ def random_words(unit, dut, n, *, seed=1):
 
 def measure_unit(unit, n_ops, *, seed=1, gating="none", density_a=1.0, density_b=1.0):
     """Stream ``n_ops`` random operations through one ``unit`` in the Amaranth simulator; its Toggles."""
-    from .pysim import run_stream
     dut = build(unit, gating=gating)
     fields = unit_operands(unit, n_ops, seed=seed, density_a=density_a, density_b=density_b, gating=gating)
     counter = ToggleCounter(dut)
@@ -210,206 +213,3 @@ def calibrate(*, ops=None, seed=None, gate_level=True):
             gate[unit] = round(result["gate_toggles"] / n, 3)
     pj = {cls: round(e["target_pj"] / e["toggles_per_op"], 6) for cls, e in calibration.items()}
     return {"CALIBRATION": calibration, "GATE_TOGGLES_PER_OP": gate, "PJ_PER_TOGGLE": pj}
-
-
-# ------------------------------------------------------------------------------------------ results
-
-def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit="fp16_mul", gate_level=False,
-                   dense_ops=512):
-    """Multiplier energy under each gating style on the same sparse data, against the ideal fraction.
-
-    ``ops`` multiplies with operand ``a`` (weights) non-zero with ``weight_density`` and ``b``
-    (activations) with ``act_density``. Returns a dict: ``level`` ("rtl"), ``useful_fraction`` (multiplies
-    with both operands non-zero), per gating the ``mul`` switching pJ, its ratio to ``none``, and
-    ``hold_over_ideal`` = ratio (hold) / useful fraction (the claim: at most 2.5). Two per-op figures
-    explain the ratio: ``hold_per_useful_over_dense`` (hold's energy per useful multiply against a dense
-    random multiply) and ``none_per_op_over_dense`` (the ``none`` baseline's energy per multiply of this
-    data against a dense random multiply); ``hold_over_ideal`` is their quotient.
-
-    ``gate_level=True`` adds ``gate_level``: the same stimulus replayed on the multiplier lane's gate netlist
-    (:func:`accel.sim.gatelevel.replay_mul_lane`), every lane net counted, flip-flop outputs weighted as
-    register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
-    ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist.
-    """
-    fields = unit_operands("fp16_mul", ops, seed=seed, density_a=weight_density, density_b=act_density)
-    useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
-    useful = float(np.mean(useful_mask))
-    n_useful = int(useful_mask.sum())
-    result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
-              "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
-              "useful_ops": n_useful, "gating": {}}
-    for gating in ("none", "and", "hold"):
-        toggles, _ = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
-                                  density_b=act_density)
-        energy = energy_pj(toggles)
-        result["gating"][gating] = {"mul_pj": energy.by_unit.get("mul", 0.0),
-                                    "mul_toggles": toggles.by_unit.get("mul", 0),
-                                    "flags_pj": energy.by_unit.get("flags", 0.0),
-                                    "total_pj": energy.total}
-    dense_pj = CALIBRATION["mul"]["target_pj"]     # the calibrated dense random multiply, per op
-    _ratios(result, dense_pj, "mul_pj")
-    if gate_level:
-        result["gate_level"] = _gate_sparsity(fields, ops=ops, useful=useful, n_useful=n_useful,
-                                              dense_ops=dense_ops)
-    return result
-
-
-def _ratios(result, dense_per_op, key):
-    """Fill ``ratio_to_none``, ``hold_over_ideal`` and the two per-op explanations into a sparsity result."""
-    gatings = result["gating"]
-    base = gatings["none"][key]
-    for g in gatings.values():
-        g["ratio_to_none"] = round(g[key] / base, 4) if base else None
-    useful, ops, n_useful = result["useful_fraction"], result["ops"], result["useful_ops"]
-    ratio = gatings["hold"]["ratio_to_none"]
-    result["hold_over_ideal"] = round(ratio / useful, 3) if useful and ratio is not None else None
-    result["hold_per_useful_over_dense"] = (round(gatings["hold"][key] / n_useful / dense_per_op, 3)
-                                            if n_useful and dense_per_op else None)
-    result["none_per_op_over_dense"] = round(base / ops / dense_per_op, 3) if dense_per_op else None
-
-
-def _gate_switching_pj(net_toggles, dff_toggles):
-    # a flip-flop output toggle is one of the FLOP_NET_EQUIV net toggles its register bit costs
-    return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ
-
-
-def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
-    from .gatelevel import replay_mul_lane
-    result = {"level": "gate", "ops": ops, "useful_fraction": round(useful, 4), "useful_ops": n_useful,
-              "gating": {}}
-    for gating in ("none", "and", "hold"):
-        flag = gating != "none"
-        gated = dict(fields, a_zero=fp.is_zero(fields["a"], fp.FP16) & flag,
-                     b_zero=fp.is_zero(fields["b"], fp.FP16) & flag)
-        r = replay_mul_lane(gated, gating=gating)
-        result["gating"][gating] = {
-            "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
-            "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
-            "gates": r.gate.gates, "dffs": r.gate.dffs,
-            "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
-            "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT}
-    dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
-    dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
-    result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
-                       "mul_pj_per_op": round(dense_pj, 4)}
-    _ratios(result, dense_pj, "mul_pj")
-    nets = {g: v["net_toggles"] for g, v in result["gating"].items()}
-    result["nets_only"] = {"hold_ratio_to_none": round(nets["hold"] / nets["none"], 4) if nets["none"] else None,
-                           "and_ratio_to_none": round(nets["and"] / nets["none"], 4) if nets["none"] else None}
-    if nets["none"] and useful:
-        result["nets_only"]["hold_over_ideal"] = round(nets["hold"] / nets["none"] / useful, 3)
-    return result
-
-
-def overhead_table(*, ops=64, seed=5):
-    """Dally's HFMA / HDP4A / HMMA table from measured energies: math (mul + add switching on random data,
-    per op) and overhead (the 30 pJ fetch/decode per instruction), beside his numbers."""
-    mul, _ = measure_unit("fp16_mul", ops, seed=seed)
-    add, _ = measure_unit("fp32_add", ops, seed=seed + 1)
-    e_mul = energy_pj(mul).by_unit.get("mul", 0.0) / ops
-    e_add = energy_pj(add).by_unit.get("add", 0.0) / ops
-    rows = {}
-    for name, fmas in (("hfma", 1), ("hdp4a", 4), ("hmma", 64)):
-        math = fmas * (e_mul + e_add)
-        dally_math, dally_pct = DALLY_TABLE[name]
-        rows[name] = {"fmas": fmas, "math_pj": round(math, 3), "overhead_pj": FETCH_DECODE_PJ,
-                      "overhead_pct": round(100 * FETCH_DECODE_PJ / math, 1) if math else None,
-                      "dally_math_pj": dally_math, "dally_overhead_pct": dally_pct}
-    return {"fp16_mul_pj": round(e_mul, 4), "fp32_add_pj": round(e_add, 4), "ops": ops, "seed": seed,
-            "rows": rows}
-
-
-# ------------------------------------------------------------------------------------------ density sweep
-
-#: (weight density, activation density) points of the sweep.
-SWEEP_DENSITIES = ((1.0, 1.0), (0.5, 0.5), (0.3, 0.5), (0.3, 0.3), (0.1, 0.5), (0.1, 0.3), (0.1, 0.1))
-
-
-def zero_detector_pj(values):
-    """Switching energy of one FP16 zero detector (``value[:15] == 0``, synthesized to gates) fed with the
-    per-cycle ``values`` of one operand slot: gate-net toggles x E_NET_PJ."""
-    from amaranth import Module, Signal
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-    from .gatelevel import GateNetlist, synthesize_gates
-
-    class ZeroDetector(wiring.Component):
-        x: In(16)
-        z: Out(1)
-
-        def elaborate(self, platform):
-            m = Module()
-            m.d.comb += self.z.eq(self.x[:15] == 0)
-            return m
-
-    global _ZD_NETLIST
-    if _ZD_NETLIST is None:
-        _ZD_NETLIST = GateNetlist(synthesize_gates(ZeroDetector()))
-    values = [int(v) for v in values]
-    result = _ZD_NETLIST.simulate({"x": values})
-    return result.total * E_NET_PJ
-
-
-_ZD_NETLIST = None
-
-
-def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=("none", "and", "hold")):
-    """HMMA (4x4x4) energy per instruction against weight x activation density, per gating style.
-
-    For each density point the same ``instructions`` random instructions run under each gating in the
-    Amaranth simulator with toggle counting. Per point and gating: ``mul_pj`` (all multipliers), ``array_pj``
-    (whole array: switching + clock), ``flags_pj`` (flag wires and flag registers: the ``flags`` class plus
-    the multipliers' zero registers), per instruction; per point ``useful`` (fraction of multiplies with
-    both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the array, gate level).
-    """
-    from ..golden.hmma import skipped_products
-    from .hmma import run_hmma
-    from .workloads import hmma_operands
-    points = []
-    for w, act in densities:
-        a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
-        useful = float(np.mean(~skipped_products(a, b)))
-        zdet = sum(zero_detector_pj(col) for col in np.concatenate(
-            [a.reshape(instructions, -1), b.reshape(instructions, -1)], axis=1).T) / instructions
-        point = {"weight_density": w, "act_density": act, "density": round(w * act, 4),
-                 "useful": round(useful, 4), "zdet_pj": round(zdet, 4), "gating": {}}
-        for gating in gatings:
-            toggles = run_hmma(a, b, c, gating=gating).toggles
-            energy = energy_pj(toggles)
-            zero_regs = sum(n for name, n in toggles.by_signal.items()
-                            if name.startswith("mul") and "zero" in name.split(".")[-1])
-            flags = energy.by_unit.get("flags", 0.0) + zero_regs * PJ_PER_TOGGLE["mul"]
-            point["gating"][gating] = {"mul_pj": round(energy.by_unit.get("mul", 0.0) / instructions, 3),
-                                       "array_pj": round(energy.total / instructions, 3),
-                                       "flags_pj": round(flags / instructions, 3)}
-        points.append(point)
-    return {"instructions": instructions, "seed": seed, "points": points}
-
-
-def plot_sweep(sweep, path):
-    """Plot multiplier and array energy per instruction against density, with the ideal line."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    points = sorted(sweep["points"], key=lambda p: p["useful"])
-    x = [p["useful"] for p in points]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    dense = max(points, key=lambda p: p["useful"])
-    for ax, key, title in ((axes[0], "mul_pj", "64 multipliers"), (axes[1], "array_pj", "whole 4x4x4 array")):
-        for gating, style in (("none", "o-"), ("and", "s--"), ("hold", "^-")):
-            ax.plot(x, [p["gating"][gating][key] for p in points], style, label=f"gating {gating}")
-        top = dense["gating"]["none"][key] / dense["useful"]
-        ax.plot(x, [top * u for u in x], "k:", label="ideal (∝ useful multiplies)")
-        ax.plot(x, [p["gating"]["hold"]["flags_pj"] + p["zdet_pj"] for p in points], "x-.",
-                label="flag wires + zero detectors (hold)")
-        ax.set_xlabel("useful multiplies (weight x activation density)")
-        ax.set_ylabel("pJ per HMMA instruction")
-        ax.set_title(title)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"HMMA energy vs density ({sweep['instructions']} random instructions per point, seed {sweep['seed']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

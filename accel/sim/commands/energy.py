@@ -2,7 +2,7 @@
 
 import json
 
-from .. import energy
+from .. import energy, studies
 from ..errors import UserError
 
 NAME = "energy"
@@ -30,18 +30,18 @@ def run(args):
         raise UserError(f"--ops must be at least 1, not {args.ops}")
     if args.plot and not args.sweep:
         raise UserError("--plot needs --sweep")
-    result = {"table": energy.overhead_table(ops=args.ops, seed=args.seed)}
+    result = {"table": studies.overhead_table(ops=args.ops, seed=args.seed)}
     if args.calibrate:
         result["calibration"] = energy.calibrate()
     if args.sparsity:
-        result["sparsity"] = energy.sparsity_check(ops=2000, gate_level=args.gate_level)
+        result["sparsity"] = studies.sparsity_check(ops=2000, gate_level=args.gate_level)
     if args.gate_level:
         from ..gatelevel import compare_unit
         result["gate_level"] = {u: compare_unit(u, n_ops=128, gating="none") for u in ("fp16_mul", "fp32_add")}
     if args.sweep:
-        result["sweep"] = energy.density_sweep()
+        result["sweep"] = studies.density_sweep()
         if args.plot:
-            energy.plot_sweep(result["sweep"], args.plot)
+            studies.plot_sweep(result["sweep"], args.plot)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0

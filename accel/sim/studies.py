@@ -1,0 +1,220 @@
+"""Energy studies: experiments that run hardware through the energy model of :mod:`accel.sim.energy`.
+
+- :func:`overhead_table`: Dally's HFMA / HDP4A / HMMA energy-and-overhead table (``accel energy``).
+- :func:`sparsity_check`: one multiplier's energy under each gating style on sparse data, at RTL and at gate
+  level (``accel energy --sparsity [--gate-level]``).
+- :func:`density_sweep` / :func:`plot_sweep`: the HMMA array's energy against operand density
+  (``accel energy --sweep [--plot PNG]``).
+
+docs/energy.md reports their results with the commands that produce them.
+"""
+
+import numpy as np
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import fp
+from ..golden.hmma import skipped_products
+from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, FETCH_DECODE_PJ, FLOP_NET_EQUIV,
+                     PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
+from .gatelevel import GateNetlist, replay_mul_lane, synthesize_gates
+from .hmma import run_hmma
+from .workloads import hmma_operands
+
+__all__ = ["sparsity_check", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
+           "plot_sweep"]
+
+
+def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit="fp16_mul", gate_level=False,
+                   dense_ops=512):
+    """Multiplier energy under each gating style on the same sparse data, against the ideal fraction.
+
+    ``ops`` multiplies with operand ``a`` (weights) non-zero with ``weight_density`` and ``b``
+    (activations) with ``act_density``. Returns a dict: ``level`` ("rtl"), ``useful_fraction`` (multiplies
+    with both operands non-zero), per gating the ``mul`` switching pJ, its ratio to ``none``, and
+    ``hold_over_ideal`` = ratio (hold) / useful fraction (the claim: at most 2.5). Two per-op figures
+    explain the ratio: ``hold_per_useful_over_dense`` (hold's energy per useful multiply against a dense
+    random multiply) and ``none_per_op_over_dense`` (the ``none`` baseline's energy per multiply of this
+    data against a dense random multiply); ``hold_over_ideal`` is their quotient.
+
+    ``gate_level=True`` adds ``gate_level``: the same stimulus replayed on the multiplier lane's gate netlist
+    (:func:`accel.sim.gatelevel.replay_mul_lane`), every lane net counted, flip-flop outputs weighted as
+    register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
+    ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist.
+    """
+    fields = unit_operands("fp16_mul", ops, seed=seed, density_a=weight_density, density_b=act_density)
+    useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
+    useful = float(np.mean(useful_mask))
+    n_useful = int(useful_mask.sum())
+    result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
+              "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
+              "useful_ops": n_useful, "gating": {}}
+    for gating in ("none", "and", "hold"):
+        toggles, _ = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
+                                  density_b=act_density)
+        spent = energy_pj(toggles)
+        result["gating"][gating] = {"mul_pj": spent.by_unit.get("mul", 0.0),
+                                    "mul_toggles": toggles.by_unit.get("mul", 0),
+                                    "flags_pj": spent.by_unit.get("flags", 0.0),
+                                    "total_pj": spent.total}
+    dense_pj = CALIBRATION["mul"]["target_pj"]     # the calibrated dense random multiply, per op
+    _ratios(result, dense_pj, "mul_pj")
+    if gate_level:
+        result["gate_level"] = _gate_sparsity(fields, ops=ops, useful=useful, n_useful=n_useful,
+                                              dense_ops=dense_ops)
+    return result
+
+
+def _ratios(result, dense_per_op, key):
+    """Fill ``ratio_to_none``, ``hold_over_ideal`` and the two per-op explanations into a sparsity result."""
+    gatings = result["gating"]
+    base = gatings["none"][key]
+    for g in gatings.values():
+        g["ratio_to_none"] = round(g[key] / base, 4) if base else None
+    useful, ops, n_useful = result["useful_fraction"], result["ops"], result["useful_ops"]
+    ratio = gatings["hold"]["ratio_to_none"]
+    result["hold_over_ideal"] = round(ratio / useful, 3) if useful and ratio is not None else None
+    result["hold_per_useful_over_dense"] = (round(gatings["hold"][key] / n_useful / dense_per_op, 3)
+                                            if n_useful and dense_per_op else None)
+    result["none_per_op_over_dense"] = round(base / ops / dense_per_op, 3) if dense_per_op else None
+
+
+def _gate_switching_pj(net_toggles, dff_toggles):
+    # a flip-flop output toggle is one of the FLOP_NET_EQUIV net toggles its register bit costs
+    return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ
+
+
+def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
+    result = {"level": "gate", "ops": ops, "useful_fraction": round(useful, 4), "useful_ops": n_useful,
+              "gating": {}}
+    for gating in ("none", "and", "hold"):
+        flag = gating != "none"
+        gated = dict(fields, a_zero=fp.is_zero(fields["a"], fp.FP16) & flag,
+                     b_zero=fp.is_zero(fields["b"], fp.FP16) & flag)
+        r = replay_mul_lane(gated, gating=gating)
+        result["gating"][gating] = {
+            "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
+            "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
+            "gates": r.gate.gates, "dffs": r.gate.dffs,
+            "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
+            "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT}
+    dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
+    dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
+    result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
+                       "mul_pj_per_op": round(dense_pj, 4)}
+    _ratios(result, dense_pj, "mul_pj")
+    nets = {g: v["net_toggles"] for g, v in result["gating"].items()}
+    result["nets_only"] = {"hold_ratio_to_none": round(nets["hold"] / nets["none"], 4) if nets["none"] else None,
+                           "and_ratio_to_none": round(nets["and"] / nets["none"], 4) if nets["none"] else None}
+    if nets["none"] and useful:
+        result["nets_only"]["hold_over_ideal"] = round(nets["hold"] / nets["none"] / useful, 3)
+    return result
+
+
+def overhead_table(*, ops=64, seed=5):
+    """Dally's HFMA / HDP4A / HMMA table from measured energies: math (mul + add switching on random data,
+    per op) and overhead (the 30 pJ fetch/decode per instruction), beside his numbers."""
+    mul, _ = measure_unit("fp16_mul", ops, seed=seed)
+    add, _ = measure_unit("fp32_add", ops, seed=seed + 1)
+    e_mul = energy_pj(mul).by_unit.get("mul", 0.0) / ops
+    e_add = energy_pj(add).by_unit.get("add", 0.0) / ops
+    rows = {}
+    for name, fmas in (("hfma", 1), ("hdp4a", 4), ("hmma", 64)):
+        math = fmas * (e_mul + e_add)
+        dally_math, dally_pct = DALLY_TABLE[name]
+        rows[name] = {"fmas": fmas, "math_pj": round(math, 3), "overhead_pj": FETCH_DECODE_PJ,
+                      "overhead_pct": round(100 * FETCH_DECODE_PJ / math, 1) if math else None,
+                      "dally_math_pj": dally_math, "dally_overhead_pct": dally_pct}
+    return {"fp16_mul_pj": round(e_mul, 4), "fp32_add_pj": round(e_add, 4), "ops": ops, "seed": seed,
+            "rows": rows}
+
+
+# ------------------------------------------------------------------------------------------ density sweep
+
+#: (weight density, activation density) points of the sweep.
+SWEEP_DENSITIES = ((1.0, 1.0), (0.5, 0.5), (0.3, 0.5), (0.3, 0.3), (0.1, 0.5), (0.1, 0.3), (0.1, 0.1))
+
+
+class ZeroDetector(wiring.Component):
+    """One FP16 zero detector: ``z`` is high when ``x`` is +0 or -0."""
+
+    x: In(16)
+    z: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.z.eq(self.x[:15] == 0)
+        return m
+
+
+_ZD_NETLIST = None
+
+
+def zero_detector_pj(values):
+    """Switching energy of one FP16 zero detector (:class:`ZeroDetector`, synthesized to gates) fed with the
+    per-cycle ``values`` of one operand slot: gate-net toggles x E_NET_PJ."""
+    global _ZD_NETLIST
+    if _ZD_NETLIST is None:
+        _ZD_NETLIST = GateNetlist(synthesize_gates(ZeroDetector()))
+    result = _ZD_NETLIST.simulate({"x": [int(v) for v in values]})
+    return result.total * E_NET_PJ
+
+
+def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=("none", "and", "hold")):
+    """HMMA (4x4x4) energy per instruction against weight x activation density, per gating style.
+
+    For each density point the same ``instructions`` random instructions run under each gating in the
+    Amaranth simulator with toggle counting. Per point and gating: ``mul_pj`` (all multipliers), ``array_pj``
+    (whole array: switching + clock), ``flags_pj`` (flag wires and flag registers: the ``flags`` class plus
+    the multipliers' zero registers), per instruction; per point ``useful`` (fraction of multiplies with
+    both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the array, gate level).
+    """
+    points = []
+    for w, act in densities:
+        a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
+        useful = float(np.mean(~skipped_products(a, b)))
+        zdet = sum(zero_detector_pj(col) for col in np.concatenate(
+            [a.reshape(instructions, -1), b.reshape(instructions, -1)], axis=1).T) / instructions
+        point = {"weight_density": w, "act_density": act, "density": round(w * act, 4),
+                 "useful": round(useful, 4), "zdet_pj": round(zdet, 4), "gating": {}}
+        for gating in gatings:
+            toggles = run_hmma(a, b, c, gating=gating).toggles
+            spent = energy_pj(toggles)
+            zero_regs = sum(n for name, n in toggles.by_signal.items()
+                            if name.startswith("mul") and "zero" in name.split(".")[-1])
+            flags = spent.by_unit.get("flags", 0.0) + zero_regs * PJ_PER_TOGGLE["mul"]
+            point["gating"][gating] = {"mul_pj": round(spent.by_unit.get("mul", 0.0) / instructions, 3),
+                                       "array_pj": round(spent.total / instructions, 3),
+                                       "flags_pj": round(flags / instructions, 3)}
+        points.append(point)
+    return {"instructions": instructions, "seed": seed, "points": points}
+
+
+def plot_sweep(sweep, path):
+    """Plot multiplier and array energy per instruction against density, with the ideal line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = sorted(sweep["points"], key=lambda p: p["useful"])
+    x = [p["useful"] for p in points]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    dense = max(points, key=lambda p: p["useful"])
+    for ax, key, title in ((axes[0], "mul_pj", "64 multipliers"), (axes[1], "array_pj", "whole 4x4x4 array")):
+        for gating, style in (("none", "o-"), ("and", "s--"), ("hold", "^-")):
+            ax.plot(x, [p["gating"][gating][key] for p in points], style, label=f"gating {gating}")
+        top = dense["gating"]["none"][key] / dense["useful"]
+        ax.plot(x, [top * u for u in x], "k:", label="ideal (∝ useful multiplies)")
+        ax.plot(x, [p["gating"]["hold"]["flags_pj"] + p["zdet_pj"] for p in points], "x-.",
+                label="flag wires + zero detectors (hold)")
+        ax.set_xlabel("useful multiplies (weight x activation density)")
+        ax.set_ylabel("pJ per HMMA instruction")
+        ax.set_title(title)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"HMMA energy vs density ({sweep['instructions']} random instructions per point, seed {sweep['seed']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
