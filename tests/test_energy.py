@@ -142,3 +142,33 @@ def test_density_sweep_runs_the_array_and_hold_cuts_multiplier_energy():
     assert g["hold"]["mul_pj"] < 0.5 * g["none"]["mul_pj"]
     assert g["none"]["flags_pj"] == 0 < g["hold"]["flags_pj"]        # no flags are raised under none
     assert g["none"]["array_pj"] > g["none"]["mul_pj"] > 0
+
+
+# ------------------------------------------------------------------------------------------ workloads
+
+@pytest.mark.parametrize("fmt_name", ["fp16", "fp32"])
+def test_sparse_bits_keeps_the_random_stream(fmt_name):
+    # the calibration constants and every seeded workload depend on this order of draws: normal values,
+    # zeros replaced by 1, then one uniform draw per element deciding whether it is kept
+    import numpy as np
+    from accel.golden import fp
+    from accel.sim.workloads import sparse_bits
+    fmt = fp.format_by_name(fmt_name)
+    native = {"fp16": np.float16, "fp32": np.float32}[fmt_name]
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal((50, 7)).astype(native)
+    values[values == 0] = 1
+    values[rng.random((50, 7)) >= 0.3] = 0
+    bits = sparse_bits((50, 7), 0.3, np.random.default_rng(4), fmt)
+    assert bits.dtype == fmt.dtype and np.array_equal(bits, fp.to_bits(values, fmt))
+    assert 0.15 < np.mean(~fp.is_zero(bits, fmt)) < 0.45
+
+
+def test_sparse_bits_rejects_bad_format_and_density():
+    import numpy as np
+    from accel.golden import fp
+    from accel.sim.workloads import sparse_bits
+    with pytest.raises(ValueError, match="bf16"):
+        sparse_bits(4, 0.5, np.random.default_rng(0), fp.BF16)
+    with pytest.raises(ValueError, match="1.5"):
+        sparse_bits(4, 1.5, np.random.default_rng(0))

@@ -26,6 +26,7 @@ from .errors import UserError
 from .payload import pack
 from .pysim import run_stream
 from .toggles import ToggleCounter
+from .workloads import sparse_bits
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "PJ_PER_TOGGLE",
            "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "unit_operands",
@@ -145,16 +146,6 @@ def build(unit, gating="none"):
     return build_unit(unit, gating=gating)
 
 
-def _sparse(rng, n, density, fmt):
-    if fmt is fp.FP16:
-        values = rng.standard_normal(n).astype(np.float16)
-    else:
-        values = rng.standard_normal(n).astype(np.float32)
-    values[values == 0] = 1
-    values[rng.random(n) >= density] = 0
-    return fp.to_bits(values, fmt)
-
-
 def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none"):
     """Random operand fields of ``n`` operations of ``unit``: normally distributed values, each operand
     non-zero with its density; zero flags raised by the sender unless gating is ``none``."""
@@ -164,10 +155,10 @@ def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none
     rng = np.random.default_rng(seed)
     flag = gating != "none"
     if unit == "fp16_mul":
-        a, b = _sparse(rng, n, density_a, fp.FP16), _sparse(rng, n, density_b, fp.FP16)
+        a, b = sparse_bits(n, density_a, rng, fp.FP16), sparse_bits(n, density_b, rng, fp.FP16)
         return {"a": a, "a_zero": fp.is_zero(a, fp.FP16) & flag, "b": b, "b_zero": fp.is_zero(b, fp.FP16) & flag}
     if unit == "fp32_add":
-        a, b = _sparse(rng, n, density_a, fp.FP32), _sparse(rng, n, density_b, fp.FP32)
+        a, b = sparse_bits(n, density_a, rng, fp.FP32), sparse_bits(n, density_b, rng, fp.FP32)
         return {"a": a, "b": b, "b_zero": fp.is_zero(b, fp.FP32) & flag}
     raise UserError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
 

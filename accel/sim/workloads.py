@@ -4,21 +4,30 @@ import numpy as np
 
 from ..golden import fp
 
+#: Formats :func:`sparse_bits` draws (those with a numpy float type).
+SPARSE_FORMATS = (fp.FP16, fp.FP32)
 
-def sparse_fp16(shape, density, rng):
-    """FP16 bit patterns of normally distributed values, each non-zero with probability ``density``."""
+
+def sparse_bits(shape, density, rng, fmt=fp.FP16):
+    """``fmt`` bit patterns of normally distributed values, each non-zero with probability ``density``.
+
+    Draws ``rng.standard_normal(shape)`` then ``rng.random(shape)`` (in that order, whatever the format), so a
+    seed gives the same values in every caller.
+    """
+    if fmt not in SPARSE_FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(f.name for f in SPARSE_FORMATS)}, not {fmt!r}")
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must lie in [0, 1], not {density!r}")
-    values = rng.standard_normal(shape).astype(np.float16)
-    values[values == 0] = np.float16(1.0)  # a zero only where the density says so
-    values[rng.random(shape) >= density] = 0
-    return fp.to_bits(values, fp.FP16)
+    bits = fp.to_bits(rng.standard_normal(shape), fmt)
+    bits[fp.is_zero(bits, fmt)] = fp.to_bits(1.0, fmt)  # a zero only where the density says so
+    bits[rng.random(shape) >= density] = 0
+    return bits
 
 
 def hmma_operands(n, *, m=4, k=4, p=4, weight_density=1.0, act_density=1.0, seed=0):
     """``n`` HMMA instructions: A activations [n, m, k], B weights [n, k, p] (FP16), C [n, m, p] (FP32)."""
     rng = np.random.default_rng(seed)
-    a = sparse_fp16((n, m, k), act_density, rng)
-    b = sparse_fp16((n, k, p), weight_density, rng)
+    a = sparse_bits((n, m, k), act_density, rng)
+    b = sparse_bits((n, k, p), weight_density, rng)
     c = fp.to_bits(rng.standard_normal((n, m, p)).astype(np.float32), fp.FP32)
     return a, b, c
