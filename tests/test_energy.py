@@ -61,14 +61,43 @@ def test_unknown_unit_is_user_error():
 
 
 def test_cli_table(capsys):
-    assert main(["energy", "--json", "--ops", "8"]) == 0
+    assert main(["energy", "--json", "--ops", "8", "--instructions", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["table"]["rows"]) == {"hfma", "hdp4a", "hmma"}
-    for row in out["table"]["rows"].values():
+    table = out["table"]
+    assert set(table["rows"]) == {"hfma", "hdp4a", "hmma"} and table["math_classes"] == ["mul", "add"]
+    for name, row in table["rows"].items():
+        m, n, k = row["shape"]
+        assert row["fmas"] == m * n * k == {"hfma": 1, "hdp4a": 4, "hmma": 64}[name]
+        assert row["math_pj"] == pytest.approx(row["mul_pj"] + row["add_pj"], abs=2e-3)
+        assert row["array_other_pj"] == pytest.approx(sum(row["array_other_by_unit"].values()), abs=0.01)
+        assert {"lines", "pipe", "clock"} <= set(row["array_other_by_unit"])
         assert row["overhead_pct"] == pytest.approx(100 * row["overhead_pj"] / row["math_pj"], rel=1e-2)
+        assert row["overhead_incl_array_pct"] == pytest.approx(
+            100 * (row["overhead_pj"] + row["array_other_pj"]) / row["math_pj"], rel=1e-2)
+    # measured on the array, not extrapolated from one FMA: the 4x4x4 array's 64 lanes cost about 64 FMAs
+    fma = table["rows"]["hfma"]["math_pj"]
+    assert 40 * fma < table["rows"]["hmma"]["math_pj"] < 90 * fma
 
 
-@pytest.mark.parametrize("argv, message", [(["--ops", "0"], "--ops"), (["--plot", "x.png"], "--sweep")])
+def test_overhead_table_rows_are_the_array_measured_at_each_shape():
+    import numpy as np
+    from accel.sim.hmma import run_hmma
+    from accel.sim.workloads import hmma_operands
+    table = studies.overhead_table(ops=4, instructions=3, seed=8)
+    for name in ("hfma", "hdp4a"):
+        row = table["rows"][name]
+        m, n, k = row["shape"]
+        run = run_hmma(*hmma_operands(3, m=m, k=k, p=n, seed=8), gating="none")
+        spent = energy.energy_pj(run.toggles, cycles=3)
+        assert row["mul_pj"] == pytest.approx(spent.by_unit["mul"] / 3, abs=1e-3)
+        assert row["add_pj"] == pytest.approx(spent.by_unit["add"] / 3, abs=1e-3)
+        assert row["array_other_by_unit"]["clock"] == pytest.approx(run.toggles.reg_bits * energy.CLOCK_PJ_PER_REG_BIT,
+                                                                    abs=1e-3)
+        assert np.isclose(row["array_other_pj"] + row["math_pj"], spent.total / 3, atol=0.01)
+
+
+@pytest.mark.parametrize("argv, message", [(["--ops", "0"], "--ops"), (["--instructions", "0"], "--instructions"),
+                                           (["--plot", "x.png"], "--sweep")])
 def test_cli_errors(capsys, argv, message):
     assert main(["energy", *argv]) == 2
     assert message in capsys.readouterr().err

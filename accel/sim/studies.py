@@ -22,7 +22,7 @@ from .gatelevel import GateNetlist, replay_mul_lane, synthesize_gates
 from .hmma import run_hmma
 from .workloads import hmma_operands
 
-__all__ = ["sparsity_check", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
+__all__ = ["sparsity_check", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
            "plot_sweep"]
 
 
@@ -112,21 +112,52 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
     return result
 
 
-def overhead_table(*, ops=64, seed=5):
-    """Dally's HFMA / HDP4A / HMMA table from measured energies: math (mul + add switching on random data,
-    per op) and overhead (the 30 pJ fetch/decode per instruction), beside his numbers."""
+#: The talk's three instructions as HMMA array shapes (m, n, k): D[m x n] = A[m x k] . B[k x n] + C.
+OVERHEAD_SHAPES = {"hfma": (1, 1, 1), "hdp4a": (1, 1, 4), "hmma": (4, 4, 4)}
+
+#: Unit classes counted as math in the overhead table: the FP16 multiplier and FP32 adder lanes' switching.
+MATH_CLASSES = ("mul", "add")
+
+
+def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
+    """Dally's HFMA / HDP4A / HMMA table from energies measured on the HMMA array.
+
+    Each instruction is the HMMA component at its shape (:data:`OVERHEAD_SHAPES`) running ``instructions``
+    dense random instructions (``hmma_operands``, ``seed``) back to back in the Amaranth simulator. Per
+    instruction: ``math_pj`` = switching of the :data:`MATH_CLASSES` (multiplier and adder lanes);
+    ``array_other_pj`` = the rest of the array's energy (operand / result lines, pipeline and control
+    registers, flags, and the clock of every register bit, lanes included, in steady state: one cycle per
+    instruction), by class in ``array_other_by_unit``; ``overhead_pj`` = Dally's 30 pJ fetch/decode per
+    instruction, ``overhead_pct`` = overhead / math (his definition) and ``overhead_incl_array_pct`` =
+    (overhead + array_other) / math. ``fp16_mul_pj`` / ``fp32_add_pj``: one multiply / add measured on its
+    own unit (``ops`` random operations), the calibrated figures the array's lanes are charged with.
+    """
     mul, _ = measure_unit("fp16_mul", ops, seed=seed)
     add, _ = measure_unit("fp32_add", ops, seed=seed + 1)
     e_mul = energy_pj(mul).by_unit.get("mul", 0.0) / ops
     e_add = energy_pj(add).by_unit.get("add", 0.0) / ops
     rows = {}
-    for name, fmas in (("hfma", 1), ("hdp4a", 4), ("hmma", 64)):
-        math = fmas * (e_mul + e_add)
+    for name, (m, n, k) in OVERHEAD_SHAPES.items():
+        a, b, c = hmma_operands(instructions, m=m, k=k, p=n, seed=seed)
+        run = run_hmma(a, b, c, gating=gating)
+        if not run.bit_exact:
+            raise RuntimeError(f"{name}: the {m}x{n}x{k} array's results differ from the golden model")
+        spent = energy_pj(run.toggles, cycles=instructions)    # clock: one cycle per instruction
+        per = {cls: pj / instructions for cls, pj in spent.by_unit.items()}
+        math = sum(per.get(cls, 0.0) for cls in MATH_CLASSES)
+        other = {cls: pj for cls, pj in per.items() if cls not in MATH_CLASSES}
+        array_other = sum(other.values())
         dally_math, dally_pct = DALLY_TABLE[name]
-        rows[name] = {"fmas": fmas, "math_pj": round(math, 3), "overhead_pj": FETCH_DECODE_PJ,
+        rows[name] = {"shape": [m, n, k], "fmas": m * n * k,
+                      "mul_pj": round(per.get("mul", 0.0), 3), "add_pj": round(per.get("add", 0.0), 3),
+                      "math_pj": round(math, 3), "array_other_pj": round(array_other, 3),
+                      "array_other_by_unit": {cls: round(pj, 3) for cls, pj in other.items()},
+                      "overhead_pj": FETCH_DECODE_PJ,
                       "overhead_pct": round(100 * FETCH_DECODE_PJ / math, 1) if math else None,
+                      "overhead_incl_array_pct": round(100 * (FETCH_DECODE_PJ + array_other) / math, 1) if math else None,
                       "dally_math_pj": dally_math, "dally_overhead_pct": dally_pct}
-    return {"fp16_mul_pj": round(e_mul, 4), "fp32_add_pj": round(e_add, 4), "ops": ops, "seed": seed,
+    return {"fp16_mul_pj": round(e_mul, 4), "fp32_add_pj": round(e_add, 4), "ops": ops,
+            "instructions": instructions, "seed": seed, "gating": gating, "math_classes": list(MATH_CLASSES),
             "rows": rows}
 
 

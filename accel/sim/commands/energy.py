@@ -1,4 +1,4 @@
-"""``accel energy``: Dally's HFMA / HDP4A / HMMA energy-and-overhead table from measured energies."""
+"""``accel energy``: Dally's HFMA / HDP4A / HMMA energy-and-overhead table, measured on the HMMA array."""
 
 import json
 
@@ -6,12 +6,15 @@ from .. import energy, studies
 from ..errors import UserError
 
 NAME = "energy"
-HELP = "energy-and-overhead table (HFMA, HDP4A, HMMA) from measured toggles, beside Dally's figures"
+HELP = "energy-and-overhead table (HFMA, HDP4A, HMMA) measured on the HMMA array, beside Dally's figures"
 
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--ops", type=int, default=64, help="random operations per unit measured (default 64)")
+    parser.add_argument("--ops", type=int, default=64,
+                        help="random operations through each single unit, FP16 mul and FP32 add (default 64)")
+    parser.add_argument("--instructions", type=int, default=16,
+                        help="random instructions through the array at each shape of the table (default 16)")
     parser.add_argument("--seed", type=int, default=5, help="random seed (default 5)")
     parser.add_argument("--calibrate", action="store_true",
                         help="re-derive the calibration constants (toggles per random op, gate level too)")
@@ -26,11 +29,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    if args.ops < 1:
-        raise UserError(f"--ops must be at least 1, not {args.ops}")
+    for option in ("ops", "instructions"):
+        if getattr(args, option) < 1:
+            raise UserError(f"--{option} must be at least 1, not {getattr(args, option)}")
     if args.plot and not args.sweep:
         raise UserError("--plot needs --sweep")
-    result = {"table": studies.overhead_table(ops=args.ops, seed=args.seed)}
+    result = {"table": studies.overhead_table(ops=args.ops, instructions=args.instructions, seed=args.seed)}
     if args.calibrate:
         result["calibration"] = energy.calibrate()
     if args.sparsity:
@@ -46,11 +50,17 @@ def run(args):
         print(json.dumps(result, indent=1))
         return 0
     table = result["table"]
-    print(f"measured per op (random data, {table['ops']} ops): FP16 mul {table['fp16_mul_pj']:.3f} pJ, "
-          f"FP32 add {table['fp32_add_pj']:.3f} pJ; overhead {energy.FETCH_DECODE_PJ:.0f} pJ per instruction")
-    print(f"{'op':<6} {'math pJ':>9} {'overhead pJ':>12} {'overhead %':>11}   {'Dally pJ':>9} {'Dally %':>8}")
+    print(f"HMMA array, gating {table['gating']}, {table['instructions']} random instructions per shape "
+          f"(seed {table['seed']}); pJ per instruction; math = {' + '.join(table['math_classes'])} switching; "
+          f"overhead = {energy.FETCH_DECODE_PJ:.0f} pJ fetch/decode per instruction (Dally)")
+    print(f"one unit alone ({table['ops']} random ops): FP16 mul {table['fp16_mul_pj']:.3f} pJ, "
+          f"FP32 add {table['fp32_add_pj']:.3f} pJ")
+    print(f"{'op':<6} {'m,n,k':>6} {'math pJ':>8} {'array other pJ':>15} {'overhead pJ':>12} {'overhead %':>11} "
+          f"{'incl. array %':>14}   {'Dally pJ':>9} {'Dally %':>8}")
     for name, row in table["rows"].items():
-        print(f"{name:<6} {row['math_pj']:>9.2f} {row['overhead_pj']:>12.1f} {row['overhead_pct']:>11.1f}   "
+        shape = ",".join(map(str, row["shape"]))
+        print(f"{name:<6} {shape:>6} {row['math_pj']:>8.2f} {row['array_other_pj']:>15.2f} {row['overhead_pj']:>12.1f} "
+              f"{row['overhead_pct']:>11.1f} {row['overhead_incl_array_pct']:>14.1f}   "
               f"{row['dally_math_pj']:>9.1f} {row['dally_overhead_pct']:>8.0f}")
     for key in ("calibration", "sparsity", "gate_level", "sweep"):
         if key in result:
