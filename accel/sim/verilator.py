@@ -163,26 +163,17 @@ def export_units(out_dir=None, gatings=None, units=None):
     for name in sorted(units or UNITS):
         if name not in UNITS:
             raise UserError(f"unknown unit {name!r}; choose one of: {', '.join(sorted(UNITS))}")
-        for gating in _unit_gatings(name):
+        for gating in ("hold", "and", "none"):
             if gatings is not None and gating not in gatings:
                 continue
-            dut = build_unit(name, gating=gating)
+            try:
+                dut = build_unit(name, gating=gating)
+            except (ValueError, TypeError):  # a style this unit does not have (the adder has no "and")
+                continue
             path = out_dir / f"{name}_{gating}.v"
             _write_atomic(path, export_verilog(dut, top=name).text.encode())
             written.append(path)
     return written
-
-
-def _unit_gatings(name):
-    from ..hw.units import build_unit
-    gatings = []
-    for gating in ("hold", "and", "none"):
-        try:
-            build_unit(name, gating=gating)
-        except (ValueError, TypeError):
-            continue
-        gatings.append(gating)
-    return gatings
 
 
 def _write_atomic(path, data):
@@ -595,9 +586,11 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
                on_cycle=None, top="top"):
     """Stream ``words`` through ``dut`` compiled by Verilator; the contract of the pysim backend.
 
-    ``toggles``: False (no counting, the fully optimised build), True (count; ``run.toggles`` is a
-    :class:`~accel.sim.toggles.Toggles`) or a :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it
-    had sampled every cycle; ``run.toggles`` is its result). ``on_cycle`` (a pysim hook) cannot run
+    ``toggles``: False (no counting, the fully optimised build), True (count; ``run.toggles`` is
+    ``{"total": int, "samples": int, "by_signal": {full name: count}}``, full names as in
+    :func:`accel.sim.toggles.signal_table`, e.g. ``"mul.p_reg"``) or a
+    :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it had sampled every cycle, ``per_bit``
+    and ``record`` included; ``run.toggles`` is its :class:`~accel.sim.toggles.Toggles` result). ``on_cycle`` (a pysim hook) cannot run
     inside a compiled model: passing one is a UserError.
     """
     if on_cycle is not None:
@@ -615,5 +608,22 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     run = StreamRun(outputs=result.outputs, cycles=result.cycles)
     if counter is not None:
         _fill_counter(counter, result)
-        run.toggles = counter.result()
+        if toggles is True:
+            run.toggles = {"total": int(sum(result.counts)), "samples": result.samples,
+                           "by_signal": {info.full_name: int(n) for info, n in zip(counter.table, result.counts)}}
+        else:
+            run.toggles = counter.result()
     return run
+
+
+def main(argv=None):
+    """``python -m accel.sim.verilator [OUT_DIR]``: export every block's Verilog (default build/verilog/)."""
+    import sys
+    argv = sys.argv[1:] if argv is None else argv
+    for path in export_units(argv[0] if argv else None):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
