@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="accel", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="accel", description="accel: a cycle-level, synthesizable model of a sparse, "
+                     "Winograd-capable tensor-core accelerator")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"accel.sim.commands.{name}")
