@@ -10,7 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.fp import FP32, GUARD_BITS
-from .fp_mul import node, normalize, unpack
+from .fp_common import node, normalize, unpack
 from .pipeline import check_choice, check_format, data_load, load_when, pipeline_control, stage_reg
 
 __all__ = ["ADD_GATINGS", "add_core", "add_operands_layout", "FPAddLane", "FPAdd"]
