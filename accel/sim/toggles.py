@@ -187,8 +187,9 @@ class ToggleCounter:
     builds the table from the design the simulator itself elaborated (so the counted signals are the
     simulated ones) and reads settled values straight from the simulator's signal state.
 
-    Another backend builds ``ToggleCounter(dut, table=signal_table(design))`` and calls
-    ``sample(values)`` with one integer per table entry, in table order, once per clock.
+    Another backend builds ``ToggleCounter(dut, table=signal_table(design))`` (or calls :meth:`set_table`)
+    and either calls ``sample(values)`` with one integer per table entry, in table order, once per clock,
+    or hands over counts it measured itself with :meth:`load`.
 
     ``per_bit=True`` keeps a count per bit of every signal. ``record=[names]`` keeps the sampled values of
     those top-level signals (by name, e.g. ``"i__payload"``) per cycle in ``recorded`` (gate-level replay).
@@ -202,9 +203,10 @@ class ToggleCounter:
         self.table = None
         self._slots = None
         if table is not None:
-            self._set_table(table)
+            self.set_table(table)
 
-    def _set_table(self, table):
+    def set_table(self, table):
+        """Count the signals of ``table`` (a :func:`signal_table`), starting from zero."""
         self.table = list(table)
         self._masks = [0 if s.is_clock else (1 << s.width) - 1 for s in self.table]
         self._prev = None
@@ -216,6 +218,34 @@ class ToggleCounter:
             if name not in top_names:
                 raise KeyError(f"no top-level signal named {name!r} to record")
         self._record_idx = [(name, top_names[name]) for name in self.record]
+
+    @property
+    def record_indices(self):
+        """Table indices of the recorded signals, in ``record`` order."""
+        return [i for _, i in self._record_idx]
+
+    def load(self, counts, samples, *, per_bit=None, recorded=None):
+        """Take counts another backend measured on this counter's table, as if it had sampled them.
+
+        ``counts``: one toggle count per table entry, in table order; ``samples``: clocks sampled;
+        ``per_bit``: per-entry lists of per-bit counts (needed when this counter counts per bit);
+        ``recorded``: table index -> sampled values, for each recorded signal (see :attr:`record_indices`).
+        """
+        if self.table is None:
+            raise ValueError("load() needs a signal table: build the counter with table= or call set_table")
+        counts = [int(n) for n in counts]
+        if len(counts) != len(self.table):
+            raise ValueError(f"load() got {len(counts)} counts for {len(self.table)} table entries")
+        self._counts = counts
+        self.samples = samples
+        if self.per_bit:
+            if per_bit is None:
+                raise ValueError("this counter counts per bit: load() needs per_bit")
+            self._bits = [list(b) for b in per_bit]
+        for name, index in self._record_idx:
+            if recorded is None or index not in recorded:
+                raise ValueError(f"load() needs the recorded values of {name!r} (table index {index})")
+            self.recorded[name] = list(recorded[index])
 
     def sample(self, values):
         """Account one clock's settled values (one int per table entry, in table order)."""
@@ -247,7 +277,7 @@ class ToggleCounter:
         if self._slots is None:
             engine = ctx._engine
             if self.table is None:
-                self._set_table(signal_table(engine._design, top_class=self.top_class))
+                self.set_table(signal_table(engine._design, top_class=self.top_class))
             state = engine._state
             self._slots = [state.slots[state.get_signal(s.signal)] for s in self.table]
         self.sample([slot.curr for slot in self._slots])
@@ -304,7 +334,7 @@ def toggles_from_counts(dut, by_signal, *, samples=0, table=None):
     for i, s in enumerate(table):
         for path, name in s.aliases:
             where.setdefault(".".join((*path, name)), i)
-    counter = ToggleCounter(table=table)
+    counts = [0] * len(table)
     seen = set()
     for key, count in by_signal.items():
         if key not in where:
@@ -313,6 +343,7 @@ def toggles_from_counts(dut, by_signal, *, samples=0, table=None):
         if i in seen:
             continue
         seen.add(i)
-        counter._counts[i] = 0 if table[i].is_clock else int(count)
-    counter.samples = samples
+        counts[i] = 0 if table[i].is_clock else int(count)
+    counter = ToggleCounter(table=table)
+    counter.load(counts, samples)
     return counter.result()

@@ -553,18 +553,8 @@ def _toggle_counter(dut, toggles):
     if not isinstance(counter, ToggleCounter):
         raise UserError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
     if counter.table is None:
-        counter._set_table(signal_table(design_of(dut), top_class=counter.top_class))
+        counter.set_table(signal_table(design_of(dut), top_class=counter.top_class))
     return counter
-
-
-def _fill_counter(counter, run):
-    """Put a compiled run's counts into a :class:`~accel.sim.toggles.ToggleCounter` (its own layout)."""
-    counter._counts = list(run.counts)
-    counter.samples = run.samples
-    if counter.per_bit:
-        counter._bits = [list(b) for b in run.per_bit]
-    for name, index in counter._record_idx:
-        counter.recorded[name] = list(run.recorded[index])
 
 
 def compile_for(dut, *, toggles=False, top="top"):
@@ -600,13 +590,13 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     model, counter = compile_for(dut, toggles=toggles, top=top)
     result = run_model(model, words, valid_pattern=valid_pattern, ready_pattern=ready_pattern,
                        max_cycles=max_cycles, per_bit=bool(counter and counter.per_bit),
-                       record=[i for _, i in counter._record_idx] if counter is not None else ())
+                       record=counter.record_indices if counter is not None else ())
     if len(result.outputs) != len(words):
         raise RuntimeError(f"design produced {len(result.outputs)} of {len(words)} outputs "
                            f"in {max_cycles} cycles")
     run = StreamRun(outputs=result.outputs, cycles=result.cycles)
     if counter is not None:
-        _fill_counter(counter, result)
+        counter.load(result.counts, result.samples, per_bit=result.per_bit, recorded=result.recorded)
         if toggles is True:
             run.toggles = {"total": int(sum(result.counts)), "samples": result.samples,
                            "by_signal": {info.full_name: int(n) for info, n in zip(counter.table, result.counts)}}
