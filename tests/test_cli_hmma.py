@@ -95,3 +95,12 @@ def test_contradicting_and_unknown_options(tmp_path, capsys):
     code, err = run_cli(tmp_path, capsys, "--frobnicate")
     assert code == 2 and "unrecognized arguments: --frobnicate" in err
     assert not (tmp_path / "res.npz").exists()
+
+
+def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
+    write_ops(tmp_path / "ops.npz")
+    for out, message in ((tmp_path, "is a directory"), (tmp_path / "nodir" / "res.npz", "does not exist")):
+        code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(out)])
+        captured = capsys.readouterr()
+        assert code == 2 and message in captured.err and len(captured.err.strip().splitlines()) == 1
+        assert captured.out == ""   # failed before running: no report

@@ -30,16 +30,33 @@ def load_npz(path, spec):
     return arrays
 
 
-def save_npz(path, **arrays):
-    """Write ``arrays`` to ``path`` atomically: the file appears complete or not at all."""
+def check_output(path):
+    """UserError unless ``path`` can become an output file: its directory exists and is writable and
+    ``path`` is not a directory. Commands call it before their work, so a bad ``--out`` fails at once."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UserError(f"{path}: directory {directory} does not exist")
-    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a directory, expected a file name")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: directory {directory} is not writable")
+    return directory
+
+
+def save_npz(path, **arrays):
+    """Write ``arrays`` to ``path`` atomically: the file appears complete or not at all."""
+    directory = check_output(path)
+    try:
+        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
+    except OSError as error:
+        raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, **arrays)
         os.replace(temporary, path)
+    except OSError as error:
+        os.unlink(temporary)
+        raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
         os.unlink(temporary)
         raise

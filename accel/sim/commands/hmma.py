@@ -6,7 +6,7 @@ from ...golden import fp
 from ...golden.hmma import GATING_STYLES
 from ..errors import UserError
 from ..hmma import check_operands, run_hmma
-from ..npzio import load_npz, save_npz
+from ..npzio import check_output, load_npz, save_npz
 from ..report import print_json, print_table
 
 NAME = "hmma"
@@ -32,6 +32,7 @@ def gating_from(args):
 
 def run(args):
     gating = gating_from(args)
+    check_output(args.out)
     arrays = load_npz(args.inp, {"a": (np.float16, 3), "b": (np.float16, 3), "c": (np.float32, 3)})
     a, b, c = (fp.to_bits(arrays[key], fmt) for key, fmt in (("a", fp.FP16), ("b", fp.FP16), ("c", fp.FP32)))
     try:
