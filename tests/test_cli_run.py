@@ -42,3 +42,10 @@ def test_run_rejects_a_file_as_output_directory(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["run", "--out", str(tmp_path / "file")]) == 2
     assert "exists and is not a directory" in capsys.readouterr().err
+
+
+def test_run_rejects_an_output_directory_it_cannot_create(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["run", "--out", str(tmp_path / "file" / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create or write in" in err and len(err.strip().splitlines()) == 1

@@ -55,11 +55,40 @@ def plot_energy_by_unit(styles, path, title):
     plt.close(fig)
 
 
+def check_output_dir(out):
+    """UserError unless ``out`` is, or can be made, a writable directory (checked before any run)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out}: exists and is not a directory")
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: cannot create or write in {existing}")
+
+
+def write_atomic(path, write):
+    """``write(temporary_path)``, then rename it to ``path``: the file appears complete or not at all."""
+    directory, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    temporary = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _write_json(path, obj):
+    with open(path, "w") as stream:
+        json.dump(obj, stream, indent=2)
+
+
 def run(args):
     if args.workload not in WORKLOADS:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UserError(f"--out {args.out}: exists and is not a directory")
+    check_output_dir(args.out)
     description, generator = WORKLOADS[args.workload]
     a, b, c = hmma_operands(**generator)
     styles = {}
@@ -68,10 +97,13 @@ def run(args):
         styles[gating] = run_hmma(a, b, c, gating=gating, backend=args.backend).counters()
     result = {"workload": args.workload, "description": description, "backend": args.backend,
               "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as stream:
-        json.dump(result, stream, indent=2)
-    plot_energy_by_unit(styles, os.path.join(args.out, "energy.png"), description)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        write_atomic(os.path.join(args.out, "results.json"), lambda path: _write_json(path, result))
+        write_atomic(os.path.join(args.out, "energy.png"),
+                     lambda path: plot_energy_by_unit(styles, path, description))
+    except OSError as error:
+        raise UserError(f"--out {args.out}: cannot write ({error.strerror or error})") from None
     if args.json:
         print_json(result)
     else:
