@@ -256,3 +256,11 @@ def test_tool_failure_is_one_line_exit_1_naming_the_log(tmp_path, capsys, monkey
     assert len(lines) == 1
     log = tmp_path / "fp16_mul" / "cmos" / "hold" / "yosys.log"
     assert "no_such_pass" in lines[0] and str(log) in lines[0] and log.exists()
+
+
+def test_cli_unusable_build_dir_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for build in (tmp_path / "file", tmp_path / "file" / "sub"):
+        status, out, err = accel(capsys, "--unit", "fp16_mul", "--build-dir", build)
+        lines = err.strip().splitlines()
+        assert status == 2 and out == "" and len(lines) == 1 and "--build-dir" in lines[0], err

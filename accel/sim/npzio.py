@@ -1,4 +1,8 @@
-"""Reading users' ``.npz`` inputs with one-line errors, and writing results all-or-nothing."""
+"""Reading users' ``.npz`` inputs with one-line errors, and writing results all-or-nothing.
+
+Also the output-path checks the commands make before their work (:func:`check_output`,
+:func:`check_output_dir`) and :func:`write_atomic` for output files other than ``.npz``.
+"""
 
 import os
 import tempfile
@@ -41,6 +45,31 @@ def check_output(path):
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UserError(f"{path}: directory {directory} is not writable")
     return directory
+
+
+def check_output_dir(path, option="--out"):
+    """UserError unless ``path`` is, or can be made, a writable directory (nothing is created here)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{option} {path}: exists and is not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot create or write in {existing}")
+
+
+def write_atomic(path, write):
+    """``write(temporary_path)``, then rename it to ``path``: the file appears complete or not at all."""
+    directory, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    temporary = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def save_npz(path, **arrays):

@@ -7,6 +7,7 @@ import sys
 from ...golden.hmma import GATING_STYLES
 from ..errors import UserError
 from ..hmma import run_hmma
+from ..npzio import check_output_dir, write_atomic
 from ..report import print_columns, print_json
 from ..workloads import hmma_operands
 
@@ -53,31 +54,6 @@ def plot_energy_by_unit(styles, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def check_output_dir(out):
-    """UserError unless ``out`` is, or can be made, a writable directory (checked before any run)."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"--out {out}: exists and is not a directory")
-    existing = os.path.abspath(out)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot create or write in {existing}")
-
-
-def write_atomic(path, write):
-    """``write(temporary_path)``, then rename it to ``path``: the file appears complete or not at all."""
-    directory, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    temporary = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _write_json(path, obj):

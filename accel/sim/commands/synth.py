@@ -5,6 +5,7 @@ import time
 
 from ...synth import DEFAULT_BUILD_DIR, FLOW_NAMES, SynthError, SynthInputError, parse_flow, synth_unit, unit_names
 from ..errors import UserError
+from ..npzio import check_output_dir
 from ..report import print_json, print_table
 
 NAME = "synth"
@@ -56,6 +57,7 @@ def run(args):
         for name in units:
             if name not in known:
                 raise SynthInputError(f"unknown unit {name!r}; choose one of {', '.join(known)}")
+        check_output_dir(args.build_dir, "--build-dir")
         results = {}
         start = time.monotonic()
         for name in dict.fromkeys(units):
@@ -64,6 +66,9 @@ def run(args):
         _progress(f"finished in {time.monotonic() - start:.1f} s")
     except SynthInputError as error:
         raise UserError(str(error)) from None
+    except OSError as error:   # the build folder turned out unusable (the check above cannot see all)
+        raise UserError(f"--build-dir {args.build_dir}: cannot write {error.filename or ''} "
+                        f"({error.strerror or error})") from None
     except SynthError as error:
         print(f"accel: error: {error}", file=sys.stderr)
         return 1
