@@ -4,6 +4,8 @@ import json
 
 from .. import energy, studies
 from ..errors import UserError
+from ..npzio import check_output, write_atomic
+from ..report import print_json
 
 NAME = "energy"
 HELP = "energy-and-overhead table (HFMA, HDP4A, HMMA) measured on the HMMA array, beside Dally's figures"
@@ -34,6 +36,8 @@ def run(args):
             raise UserError(f"--{option} must be at least 1, not {getattr(args, option)}")
     if args.plot and not args.sweep:
         raise UserError("--plot needs --sweep")
+    if args.plot:
+        check_output(args.plot)
     result = {"table": studies.overhead_table(ops=args.ops, instructions=args.instructions, seed=args.seed)}
     if args.calibrate:
         result["calibration"] = energy.calibrate()
@@ -45,9 +49,9 @@ def run(args):
     if args.sweep:
         result["sweep"] = studies.density_sweep()
         if args.plot:
-            studies.plot_sweep(result["sweep"], args.plot)
+            write_atomic(args.plot, lambda path: studies.plot_sweep(result["sweep"], path))
     if args.json:
-        print(json.dumps(result, indent=1))
+        print_json(result)
         return 0
     table = result["table"]
     print(f"HMMA array, gating {table['gating']}, {table['instructions']} random instructions per shape "
