@@ -67,6 +67,11 @@ def instruction_words(dut, a, b, c, gating):
     })
 
 
+def result_words_to_d(dut, outputs, shape):
+    """D as FP32 bit patterns of ``shape`` [N, M, P] from the array's packed output payload words."""
+    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(shape)
+
+
 def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
     """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array,
     counting toggles on every signal. ``stream_options`` go to the backend's ``run_stream``
@@ -78,9 +83,8 @@ def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
     p = b.shape[2]
     dut = HMMA(m=m, n=p, k=k, gating=gating)
     run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, **stream_options)
-    d = unpack(dut.o.payload.shape(), run.outputs)["d"].astype(np.uint32).reshape(n, m, p)
-    zero_operand = golden.skipped_products(a, b)
+    d = result_words_to_d(dut, run.outputs, (n, m, p))
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
-                   macs_gated=int(zero_operand.sum()) if gating == "hold" else 0,
-                   macs_useful=int((~zero_operand).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
+                   macs_gated=golden.gated_mac_count(a, b, gating),
+                   macs_useful=int((~golden.skipped_products(a, b)).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
                    gating=gating, backend=backend, toggles=toggles)
