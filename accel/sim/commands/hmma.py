@@ -4,6 +4,7 @@ import numpy as np
 
 from ...golden import fp
 from ...golden.hmma import GATING_STYLES
+from ..backends import BACKENDS
 from ..errors import UserError
 from ..hmma import check_operands, run_hmma
 from ..npzio import check_output, load_npz, save_npz
@@ -16,7 +17,7 @@ HELP = "D = A·B + C on the HMMA array: OPS.npz (a, b float16 [N,4,4], c float32
 def add_arguments(parser):
     parser.add_argument("--in", dest="inp", required=True, metavar="OPS.npz", help="operands a, b, c")
     parser.add_argument("--out", required=True, metavar="RES.npz", help="where d float32 [N,4,4] goes")
-    parser.add_argument("--backend", default="pysim", choices=["pysim", "verilator"])
+    parser.add_argument("--backend", default="pysim", choices=list(BACKENDS))
     parser.add_argument("--gating", choices=GATING_STYLES, default=None,
                         help="zero gating style (default hold: frozen lines)")
     parser.add_argument("--no-zero-gating", action="store_true", help="same as --gating none")

@@ -5,6 +5,7 @@ import os
 import sys
 
 from ...golden.hmma import GATING_STYLES
+from ..backends import BACKENDS
 from ..errors import UserError
 from ..hmma import run_hmma
 from ..npzio import check_output_dir, write_atomic
@@ -25,7 +26,7 @@ WORKLOADS = {
 
 def add_arguments(parser):
     parser.add_argument("--workload", default="hmma-sparse", help=f"one of: {', '.join(WORKLOADS)}")
-    parser.add_argument("--backend", default="pysim", choices=["pysim", "verilator"])
+    parser.add_argument("--backend", default="pysim", choices=list(BACKENDS))
     parser.add_argument("--out", metavar="DIR", default="accel-out",
                         help="where results.json and energy.png go (default: ./accel-out)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
