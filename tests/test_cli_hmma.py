@@ -104,3 +104,20 @@ def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
         captured = capsys.readouterr()
         assert code == 2 and message in captured.err and len(captured.err.strip().splitlines()) == 1
         assert captured.out == ""   # failed before running: no report
+
+
+def test_array_too_large_to_build_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "ops.npz", a=rng.standard_normal((1, 9, 2)).astype(np.float16),
+             b=rng.standard_normal((1, 2, 2)).astype(np.float16), c=np.zeros((1, 9, 2), np.float32))
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "too large to build" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "res.npz").exists()
+
+
+def test_disagreement_with_golden_is_a_failed_check(tmp_path, capsys, monkeypatch):
+    write_ops(tmp_path / "ops.npz", n=2)
+    monkeypatch.setattr(golden, "hmma", lambda a, b, c, gating: np.zeros_like(c))
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 1
+    assert err == "accel: check failed: hardware and golden model disagree (bit_exact false); please report this"

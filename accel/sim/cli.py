@@ -2,7 +2,8 @@
 
 Every sub-command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 A :class:`UserError` raised anywhere below becomes one line on stderr and exit status 2, so bad input
-never ends in a traceback.
+never ends in a traceback; a :class:`CheckFailed` (a run that disagrees with its reference) becomes one
+line and exit status 1.
 """
 
 import argparse
@@ -12,7 +13,7 @@ import sys
 
 from . import commands
 
-from .errors import UserError
+from .errors import CheckFailed, UserError
 
 COMMANDS = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
 
@@ -41,6 +42,9 @@ def main(argv=None):
     except UserError as error:
         print(f"accel: error: {error}", file=sys.stderr)
         return 2
+    except CheckFailed as error:
+        print(f"accel: check failed: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("accel: interrupted", file=sys.stderr)
         return 130

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import CheckFailed, UserError
 from ..report import print_json, print_table
 
 REPEATS = 3
@@ -83,7 +83,7 @@ def _check_outputs(dut, operands, outputs, gating, what):
     a, b, c = operands
     d = result_words_to_d(dut, outputs, c.shape)
     if not np.array_equal(d, golden.hmma(a, b, c, gating)):
-        raise RuntimeError(f"{what}: hardware and golden model disagree")
+        raise CheckFailed(f"{what}: hardware and golden model disagree; please report this")
 
 
 def _time_pysim(dut, words, counter=None):
@@ -112,7 +112,7 @@ def _time_verilator(model, words):
     from .. import verilator as vl
     run = vl.run_model(model, words, max_cycles=2 * len(words) + 1000)
     if len(run.outputs) != len(words):
-        raise RuntimeError(f"verilator: {len(run.outputs)} of {len(words)} outputs")
+        raise CheckFailed(f"verilator: {len(run.outputs)} of {len(words)} outputs came out; please report this")
     return run, run.samples / run.seconds
 
 
@@ -198,5 +198,5 @@ def run(args):
             "verilator export + build s (builds are cached)": figures["build_s"],
         })
     if not figures["toggles_agree"]:
-        raise UserError("verilator and pysim toggle counts disagree; please report this")
+        raise CheckFailed("verilator and pysim toggle counts disagree; please report this")
     return 0

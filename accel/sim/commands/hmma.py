@@ -5,12 +5,13 @@ import numpy as np
 from ...golden import fp
 from ...golden.hmma import GATING_STYLES
 from ..backends import BACKENDS
-from ..errors import UserError
+from ..errors import CheckFailed, UserError
 from ..hmma import check_operands, run_hmma
 from ..npzio import check_output, load_npz, save_npz
 from ..report import print_json, print_table
 
 NAME = "hmma"
+MAX_ARRAY_DIM = 8  # an 8x8x8 array already has 512 multiplier and 512 adder lanes
 HELP = "D = A·B + C on the HMMA array: OPS.npz (a, b float16 [N,4,4], c float32 [N,4,4]) -> RES.npz (d)"
 
 
@@ -40,6 +41,9 @@ def run(args):
         check_operands(a, b, c)
     except ValueError as error:
         raise UserError(f"{args.inp}: {error}") from None
+    if max(a.shape[1:] + b.shape[2:]) > MAX_ARRAY_DIM:
+        raise UserError(f"{args.inp}: an array of shape M,N,K = {a.shape[1]},{b.shape[2]},{a.shape[2]} is too large "
+                        f"to build (each of M, N, K at most {MAX_ARRAY_DIM}; the accelerator's array is 4,4,4)")
     result = run_hmma(a, b, c, gating=gating, backend=args.backend)
     save_npz(args.out, d=fp.from_bits(result.d, fp.FP32))
     summary = result.counters()
@@ -48,5 +52,5 @@ def run(args):
     else:
         print_table(f"accel hmma: {result.instructions} instructions -> {args.out}", summary)
     if not result.bit_exact:
-        raise UserError("hardware and golden model disagree (bit_exact false); please report this")
+        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
     return 0

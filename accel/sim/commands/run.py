@@ -6,7 +6,7 @@ import sys
 
 from ...golden.hmma import GATING_STYLES
 from ..backends import BACKENDS
-from ..errors import UserError
+from ..errors import CheckFailed, UserError
 from ..hmma import run_hmma
 from ..npzio import check_output_dir, write_atomic
 from ..report import print_columns, print_json
@@ -85,4 +85,6 @@ def run(args):
         print_json(result)
     else:
         print_columns(f"accel run: {description} ({args.backend})", styles)
-    return 0 if result["bit_exact"] else 1
+    if not result["bit_exact"]:
+        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
+    return 0
