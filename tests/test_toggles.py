@@ -148,7 +148,7 @@ def _unit_registers(unit, gating, valid_pattern, window=None):
     dut = energy.build(unit, gating=gating)
     words = energy.unit_words(dut, energy.unit_operands(unit, 12, seed=6, density_a=0.5, density_b=0.5,
                                                         gating=gating))
-    counter = ToggleCounter(dut)
+    counter = ToggleCounter()
     cycle = [0]
 
     async def on_cycle(ctx):

@@ -35,10 +35,10 @@ def both(dut_factory, words, per_bit=False, record=(), first=None, **stream):
 
     ``first``: an instance from ``dut_factory`` already made (e.g. to pack the words), used for pysim."""
     dut = first if first is not None else dut_factory()
-    counter_p = ToggleCounter(dut, per_bit=per_bit, record=record)
+    counter_p = ToggleCounter(per_bit=per_bit, record=record)
     run_p = pysim.run_stream(dut, words, on_cycle=counter_p.on_cycle, **stream)
     dut = dut_factory()
-    counter_v = ToggleCounter(dut, per_bit=per_bit, record=record)
+    counter_v = ToggleCounter(per_bit=per_bit, record=record)
     run_v = vl.run_stream(dut, words, toggles=counter_v, **stream)
     return (run_p, counter_p), (run_v, counter_v)
 

@@ -176,7 +176,7 @@ def measure_unit(unit, n_ops, *, seed=1, gating="none", density_a=1.0, density_b
     """Stream ``n_ops`` random operations through one ``unit`` in the Amaranth simulator; its Toggles."""
     dut = build(unit, gating=gating)
     fields = unit_operands(unit, n_ops, seed=seed, density_a=density_a, density_b=density_b, gating=gating)
-    counter = ToggleCounter(dut)
+    counter = ToggleCounter()
     run_stream(dut, unit_words(dut, fields), on_cycle=counter.on_cycle)
     return counter.result(), fields
 

@@ -240,7 +240,7 @@ def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
     from .pysim import run_stream
     dut = energy.build(unit, gating=gating)
     words = energy.random_words(unit, dut, n_ops, seed=seed)
-    counter = ToggleCounter(dut, per_bit=True, record=INPUT_PORTS + ("o__valid", "o__payload", "i__ready"))
+    counter = ToggleCounter(per_bit=True, record=INPUT_PORTS + ("o__valid", "o__payload", "i__ready"))
     run_stream(dut, words, on_cycle=counter.on_cycle)
     rtl = counter.result()
     netlist = GateNetlist(synthesize_gates(energy.build(unit, gating=gating)))
@@ -302,7 +302,7 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
     from .pysim import run_stream
     from .toggles import ToggleCounter
     dut = energy.build("fp16_mul", gating=gating)
-    counter = ToggleCounter(dut)
+    counter = ToggleCounter()
     seen = {"x": [], "load": [], "y": []}
 
     async def on_cycle(ctx):

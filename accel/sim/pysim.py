@@ -31,8 +31,7 @@ def default_max_cycles(n_words, latency, valid_pattern, ready_pattern):
     return 4 * (n_words + latency) + slack + 64
 
 
-def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, on_cycle=None,
-               vcd_path=None):
+def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, on_cycle=None):
     """Feed ``words`` (packed ``dut.i.payload`` values) into ``dut`` and collect ``dut.o.payload`` words.
 
     ``valid_pattern``/``ready_pattern`` gate ``i.valid``/``o.ready`` cycle by cycle (True past their end).
@@ -69,11 +68,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
-    if vcd_path is not None:
-        with sim.write_vcd(str(vcd_path)):
-            sim.run()
-    else:
-        sim.run()
+    sim.run()
     if len(outputs) != len(words):
         raise RuntimeError(f"design produced {len(outputs)} of {len(words)} outputs in {max_cycles} cycles")
     return StreamRun(outputs=outputs, cycles=last_cycle[0] + 1)

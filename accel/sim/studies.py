@@ -26,7 +26,7 @@ __all__ = ["sparsity_check", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table"
            "plot_sweep"]
 
 
-def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit="fp16_mul", gate_level=False,
+def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate_level=False,
                    dense_ops=512):
     """Multiplier energy under each gating style on the same sparse data, against the ideal fraction.
 
@@ -47,6 +47,7 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, unit
     useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
     useful = float(np.mean(useful_mask))
     n_useful = int(useful_mask.sum())
+    unit = "fp16_mul"
     result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
               "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
               "useful_ops": n_useful, "gating": {}}

@@ -182,12 +182,12 @@ class Toggles:
 class ToggleCounter:
     """Counts toggles of every signal in a :func:`signal_table`, one :meth:`sample` per clock.
 
-    With the Amaranth simulator: ``counter = ToggleCounter(dut)``, then
+    With the Amaranth simulator: ``counter = ToggleCounter()``, then
     ``run_stream(dut, words, on_cycle=counter.on_cycle)`` and ``counter.result()``. The first ``on_cycle``
     builds the table from the design the simulator itself elaborated (so the counted signals are the
     simulated ones) and reads settled values straight from the simulator's signal state.
 
-    Another backend builds ``ToggleCounter(dut, table=signal_table(design))`` (or calls :meth:`set_table`)
+    Another backend builds ``ToggleCounter(table=signal_table(design))`` (or calls :meth:`set_table`)
     and either calls ``sample(values)`` with one integer per table entry, in table order, once per clock,
     or hands over counts it measured itself with :meth:`load`.
 
@@ -195,7 +195,7 @@ class ToggleCounter:
     those top-level signals (by name, e.g. ``"i__payload"``) per cycle in ``recorded`` (gate-level replay).
     """
 
-    def __init__(self, dut=None, *, table=None, top_class=None, per_bit=False, record=()):
+    def __init__(self, *, table=None, top_class=None, per_bit=False, record=()):
         self.top_class = top_class
         self.per_bit = per_bit
         self.record = tuple(record)

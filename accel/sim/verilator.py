@@ -546,7 +546,7 @@ def _toggle_counter(dut, toggles):
     """The :class:`~accel.sim.toggles.ToggleCounter` to fill, its table set as the Amaranth simulator
     would set it (from a fresh ``Fragment.prepare()`` of ``dut``: the same names as pysim's)."""
     from .toggles import ToggleCounter, design_of, signal_table
-    counter = ToggleCounter(dut) if toggles is True else toggles
+    counter = ToggleCounter() if toggles is True else toggles
     if not isinstance(counter, ToggleCounter):
         raise UserError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
     if counter.table is None:

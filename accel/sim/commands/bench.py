@@ -130,7 +130,7 @@ def measure(shape=(4, 4, 4), *, gating="hold", pysim_instructions=64, verilator_
     latency = dut.latency
     say(f"pysim with toggle counting: {pysim_instructions} instructions")
     dut, ops, words = _stimulus(shape, pysim_instructions, gating, density, seed)
-    counter = ToggleCounter(dut)
+    counter = ToggleCounter()
     run_t, pysim_toggles_rate = _time_pysim(dut, words, counter)
     pysim_toggles = counter.result()
 
