@@ -20,7 +20,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-__all__ = ["StreamTestbench"]
+__all__ = ["StreamTestbench", "fp_patterns", "scenario", "stream_tests"]
 
 
 class StreamDriver:
@@ -195,6 +195,57 @@ async def scenario(tb, words, *, reset_after=(), limit=None):
     await ClockCycles(tb.dut.clk, tb.latency + 2)   # nothing more may come out
     assert drained, f"not drained after {limit} cycles: {len(tb.driver.queue)} unsent, " \
                     f"{len(tb.expected)} in flight"
+
+
+def stream_tests(module, *, stimulus, model, compare, in_width, latency, seed, full_count=200, count=300,
+                 reset_after=(37, 91), item="result"):
+    """The three scenarios every stream-unit testbench runs, as test coroutines to register.
+
+    Returns ``(full_rate, random_back_pressure, reset_mid_stream)``; the testbench module ``module``
+    (pass ``__name__``) decorates each with ``cocotb.test()`` at module level, where cocotb finds them:
+
+    * *full rate*: ``full_count`` back-to-back inputs (seed ``seed``), every output right and one
+      ``item`` per clock;
+    * *random back-pressure*: ``count`` inputs (seed ``seed + 1``) with random idle cycles in
+      (``valid_prob`` 0.6) and random ``o__ready`` (0.5);
+    * *reset mid-stream*: ``count`` inputs (seed ``seed + 2``, 0.8 / 0.7), ``rst`` pulsed after each
+      number of cycles in ``reset_after``: in-flight work is lost, the unit restarts empty and correct.
+
+    ``stimulus(n, seed)`` gives ``n`` input words; ``model``, ``compare``, ``in_width`` and ``latency``
+    are as for :class:`StreamTestbench`.
+    """
+
+    def bench(dut, seed, **probs):
+        return StreamTestbench(dut, model=model, compare=compare, in_width=in_width, latency=latency,
+                               seed=seed, **probs)
+
+    async def full_rate(dut):
+        tb = bench(dut, seed)
+        await scenario(tb, stimulus(full_count, seed))
+        tb.assert_clean(full_count)
+        assert tb.last_out_cycle - tb.first_out_cycle == full_count - 1, \
+            f"not one {item} per clock at full rate"
+
+    async def random_back_pressure(dut):
+        tb = bench(dut, seed + 1, valid_prob=0.6, ready_prob=0.5)
+        await scenario(tb, stimulus(count, seed + 1))
+        tb.assert_clean(count)
+
+    async def reset_mid_stream(dut):
+        tb = bench(dut, seed + 2, valid_prob=0.8, ready_prob=0.7)
+        await scenario(tb, stimulus(count, seed + 2), reset_after=reset_after)
+        tb.assert_clean(count - tb.dropped)
+        assert tb.resets == len(reset_after) and tb.dropped > 0 and tb.checked + tb.dropped == count
+
+    docs = {
+        full_rate: f"Back-to-back inputs: every {item} right, one per clock.",
+        random_back_pressure: "Random idle cycles on the input, random back-pressure on the output.",
+        reset_mid_stream: "Reset under traffic: in-flight inputs are lost, the unit restarts empty, correct.",
+    }
+    for test, doc in docs.items():
+        # cocotb names a test by its function's module and __qualname__: keep the testbench's names.
+        test.__module__, test.__qualname__, test.__doc__ = module, test.__name__, doc
+    return full_rate, random_back_pressure, reset_mid_stream
 
 
 # ----------------------------------------------------------------------------------------- stimulus

@@ -12,7 +12,7 @@ import numpy as np
 from accel.golden import fp
 from accel.hw.fp_mul import FPMul
 from accel.sim.payload import pack, unpack
-from streams import StreamTestbench, fp_patterns, scenario
+from streams import fp_patterns, stream_tests
 
 GATING = os.environ.get("ACCEL_TB_GATING", "hold")
 SEED = int(os.environ.get("ACCEL_TB_SEED", "1"))
@@ -46,32 +46,7 @@ def compare(got, want, word):
     return None
 
 
-def bench(dut, seed, **probs):
-    return StreamTestbench(dut, model=model, compare=compare, in_width=IN_LAYOUT.size, latency=UNIT.latency,
-                           seed=seed, **probs)
-
-
-@cocotb.test()
-async def full_rate(dut):
-    """Back-to-back operands: every product right, one result per clock."""
-    tb = bench(dut, SEED)
-    await scenario(tb, stimulus(200, SEED))
-    tb.assert_clean(200)
-    assert tb.last_out_cycle - tb.first_out_cycle == 199, "not one result per clock at full rate"
-
-
-@cocotb.test()
-async def random_back_pressure(dut):
-    """Random idle cycles on the input, random back-pressure on the output."""
-    tb = bench(dut, SEED + 1, valid_prob=0.6, ready_prob=0.5)
-    await scenario(tb, stimulus(300, SEED + 1))
-    tb.assert_clean(300)
-
-
-@cocotb.test()
-async def reset_mid_stream(dut):
-    """Reset twice under traffic: in-flight operands are lost, the unit restarts empty and correct."""
-    tb = bench(dut, SEED + 2, valid_prob=0.8, ready_prob=0.7)
-    await scenario(tb, stimulus(300, SEED + 2), reset_after=(37, 91))
-    tb.assert_clean(300 - tb.dropped)
-    assert tb.resets == 2 and tb.dropped > 0 and tb.checked + tb.dropped == 300
+# The three stream scenarios of streams.stream_tests, registered here, where cocotb looks for tests.
+full_rate, random_back_pressure, reset_mid_stream = (cocotb.test()(t) for t in stream_tests(
+    __name__, stimulus=stimulus, model=model, compare=compare, in_width=IN_LAYOUT.size, latency=UNIT.latency,
+    seed=SEED))

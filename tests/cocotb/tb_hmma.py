@@ -17,7 +17,7 @@ from accel.golden import hmma as golden
 from accel.hw.hmma import HMMA
 from accel.sim.hmma import instruction_words
 from accel.sim.payload import pack, unpack
-from streams import StreamTestbench, fp_patterns, scenario
+from streams import fp_patterns, stream_tests
 
 GATING = os.environ.get("ACCEL_TB_GATING", "hold")
 SEED = int(os.environ.get("ACCEL_TB_SEED", "1"))
@@ -54,32 +54,7 @@ def compare(got, want, word):
     return "d[" + ", ".join(f"{i}]={x:#010x} want {y:#010x}" for i, x, y in bad[:4])
 
 
-def bench(dut, seed, **probs):
-    return StreamTestbench(dut, model=model, compare=compare, in_width=IN_LAYOUT.size, latency=UNIT.latency,
-                           seed=seed, **probs)
-
-
-@cocotb.test()
-async def full_rate(dut):
-    """Back-to-back instructions: every D right, one instruction per clock."""
-    tb = bench(dut, SEED)
-    await scenario(tb, stimulus(120, SEED))
-    tb.assert_clean(120)
-    assert tb.last_out_cycle - tb.first_out_cycle == 119, "not one instruction per clock at full rate"
-
-
-@cocotb.test()
-async def random_back_pressure(dut):
-    """Random idle cycles on the input, random back-pressure (a global stall) on the output."""
-    tb = bench(dut, SEED + 1, valid_prob=0.6, ready_prob=0.5)
-    await scenario(tb, stimulus(150, SEED + 1))
-    tb.assert_clean(150)
-
-
-@cocotb.test()
-async def reset_mid_stream(dut):
-    """Reset twice under traffic: in-flight instructions are lost, the array restarts empty and correct."""
-    tb = bench(dut, SEED + 2, valid_prob=0.8, ready_prob=0.7)
-    await scenario(tb, stimulus(150, SEED + 2), reset_after=(29, 71))
-    tb.assert_clean(150 - tb.dropped)
-    assert tb.resets == 2 and tb.dropped > 0 and tb.checked + tb.dropped == 150
+# The three stream scenarios of streams.stream_tests, registered here, where cocotb looks for tests.
+full_rate, random_back_pressure, reset_mid_stream = (cocotb.test()(t) for t in stream_tests(
+    __name__, stimulus=stimulus, model=model, compare=compare, in_width=IN_LAYOUT.size, latency=UNIT.latency,
+    seed=SEED, full_count=120, count=150, reset_after=(29, 71), item="instruction"))
