@@ -146,7 +146,6 @@ def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
 def test_gate_level_and_isolation_saves_nets_when_one_operand_is_zero(zero_side):
     # at gate level the isolation muxes keep the non-zero operand's significand out of the multiplier array
     # (measured: about 10 % fewer lane net toggles than none on such data); at RTL the two are equal
-    import numpy as np
     from accel.sim.gatelevel import replay_mul_lane
     ops = energy.unit_operands("fp16_mul", 40, seed=9)
     a, b = ops["a"].copy(), ops["b"].copy()

@@ -31,13 +31,18 @@ def default_max_cycles(n_words, latency, valid_pattern, ready_pattern):
     return 4 * (n_words + latency) + slack + 64
 
 
-def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, on_cycle=None):
+PROGRESS_EVERY = 64  # cycles between progress calls
+
+
+def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, on_cycle=None,
+               progress=None):
     """Feed ``words`` (packed ``dut.i.payload`` values) into ``dut`` and collect ``dut.o.payload`` words.
 
     ``valid_pattern``/``ready_pattern`` gate ``i.valid``/``o.ready`` cycle by cycle (True past their end).
     ``cycles`` is the index of the cycle of the last output handshake plus one, so N back-to-back
     instructions through a pipeline of latency L take N + L cycles. ``on_cycle(ctx)``, if given, is
     awaited once per cycle on settled values just before the clock edge (toggle counting hooks here).
+    ``progress(done, total)``, if given, hears how many outputs have come out, now and then and at the end.
     Raises RuntimeError if the design produces fewer outputs than inputs within ``max_cycles``.
     """
     words = [int(w) for w in words]
@@ -63,12 +68,16 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
             if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
                 outputs.append(int(ctx.get(dut.o.payload.as_value())))
                 last_cycle[0] = cycle
+            if progress is not None and cycle % PROGRESS_EVERY == 0:
+                progress(len(outputs), len(words))
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
+    if progress is not None:
+        progress(len(outputs), len(words))
     if len(outputs) != len(words):
         raise RuntimeError(f"design produced {len(outputs)} of {len(words)} outputs in {max_cycles} cycles")
     return StreamRun(outputs=outputs, cycles=last_cycle[0] + 1)

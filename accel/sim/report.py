@@ -1,6 +1,8 @@
 """Human tables and JSON objects for the ``accel`` commands' output."""
 
 import json
+import sys
+import time
 
 import numpy as np
 
@@ -59,3 +61,27 @@ def print_columns(title, columns):
     print(f"  {'':<{width}}  " + "  ".join(f"{name:>{widths[name]}}" for name in columns))
     for index, row in enumerate(rows):
         print(f"  {row:<{width}}  " + "  ".join(f"{cells[name][index]:>{widths[name]}}" for name in columns))
+
+
+class Progress:
+    """A ``progress(done, total)`` callback that reports on stderr: a line redrawn in place on a terminal,
+    otherwise a plain line at most every ``interval`` seconds, so logs stay short."""
+
+    def __init__(self, label, *, stream=None, interval=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done, total):
+        now = time.monotonic()
+        if done < total and now - self.last < self.interval:
+            return
+        self.last = now
+        line = f"{self.label}: {done}/{total} ({now - self.started:.0f} s)"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if done >= total else ""))
+        elif done < total or now - self.started >= self.interval:
+            self.stream.write(line + "\n")
+        self.stream.flush()

@@ -35,6 +35,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,6 +372,8 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
     with open(root / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "model.txt").exists():
+            print(f"accel: compiling {export.top} with Verilator{' (toggle counting)' if counted else ''}, "
+                  f"once per design point (up to a few minutes) ...", file=sys.stderr, flush=True)
             _compile(export, counted, directory, jobs, verbose)
     found = []
     for line in (directory / "model.txt").read_text().splitlines():
@@ -569,7 +572,7 @@ def compile_for(dut, *, toggles=False, top="top"):
 
 
 def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, toggles=False,
-               on_cycle=None, top="top"):
+               on_cycle=None, progress=None, top="top"):
     """Stream ``words`` through ``dut`` compiled by Verilator; the contract of the pysim backend.
 
     ``toggles``: False (no counting, the fully optimised build), True (count; ``run.toggles`` is
@@ -577,7 +580,8 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     :func:`accel.sim.toggles.signal_table`, e.g. ``"mul.p_reg"``) or a
     :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it had sampled every cycle, ``per_bit``
     and ``record`` included; ``run.toggles`` is its :class:`~accel.sim.toggles.Toggles` result). ``on_cycle`` (a pysim hook) cannot run
-    inside a compiled model: passing one is a UserError.
+    inside a compiled model: passing one is a UserError. ``progress(done, total)`` is called once, at
+    the end (the compiled loop runs without stopping).
     """
     if on_cycle is not None:
         raise UserError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
@@ -592,6 +596,8 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
         raise RuntimeError(f"design produced {len(result.outputs)} of {len(words)} outputs "
                            f"in {max_cycles} cycles")
     run = StreamRun(outputs=result.outputs, cycles=result.cycles)
+    if progress is not None:
+        progress(len(result.outputs), len(words))
     if counter is not None:
         counter.load(result.counts, result.samples, per_bit=result.per_bit, recorded=result.recorded)
         if toggles is True:

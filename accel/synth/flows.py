@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 from .errors import SynthError, SynthInputError

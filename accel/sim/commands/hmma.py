@@ -8,7 +8,7 @@ from ..backends import BACKENDS
 from ..errors import CheckFailed, UserError
 from ..hmma import check_operands, run_hmma
 from ..npzio import check_output, load_npz, save_npz
-from ..report import print_json, print_table
+from ..report import Progress, print_json, print_table
 
 NAME = "hmma"
 MAX_ARRAY_DIM = 8  # an 8x8x8 array already has 512 multiplier and 512 adder lanes
@@ -44,7 +44,8 @@ def run(args):
     if max(a.shape[1:] + b.shape[2:]) > MAX_ARRAY_DIM:
         raise UserError(f"{args.inp}: an array of shape M,N,K = {a.shape[1]},{b.shape[2]},{a.shape[2]} is too large "
                         f"to build (each of M, N, K at most {MAX_ARRAY_DIM}; the accelerator's array is 4,4,4)")
-    result = run_hmma(a, b, c, gating=gating, backend=args.backend)
+    result = run_hmma(a, b, c, gating=gating, backend=args.backend,
+                      progress=Progress(f"accel hmma: {args.backend}, instructions done"))
     save_npz(args.out, d=fp.from_bits(result.d, fp.FP32))
     summary = result.counters()
     if args.json:

@@ -2,14 +2,13 @@
 
 import json
 import os
-import sys
 
 from ...golden.hmma import GATING_STYLES
 from ..backends import BACKENDS
 from ..errors import CheckFailed, UserError
 from ..hmma import run_hmma
 from ..npzio import check_output_dir, write_atomic
-from ..report import print_columns, print_json
+from ..report import Progress, print_columns, print_json
 from ..workloads import hmma_operands
 
 NAME = "run"
@@ -70,8 +69,8 @@ def run(args):
     a, b, c = hmma_operands(**generator)
     styles = {}
     for gating in GATING_STYLES:
-        print(f"accel run: {args.workload}, gating {gating}, backend {args.backend} ...", file=sys.stderr, flush=True)
-        styles[gating] = run_hmma(a, b, c, gating=gating, backend=args.backend).counters()
+        progress = Progress(f"accel run: {args.workload}, gating {gating}, {args.backend}, instructions done")
+        styles[gating] = run_hmma(a, b, c, gating=gating, backend=args.backend, progress=progress).counters()
     result = {"workload": args.workload, "description": description, "backend": args.backend,
               "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
     try:
