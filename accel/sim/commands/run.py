@@ -84,6 +84,7 @@ def run(args):
         print_json(result)
     else:
         print_columns(f"accel run: {description} ({args.backend})", styles)
+        print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'energy.png')}")
     if not result["bit_exact"]:
         raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
     return 0
