@@ -12,8 +12,8 @@ import pytest
 
 from accel.golden import hmma as golden_hmma
 from accel.hw.hmma import HMMA
-from accel.sim.hmma import instruction_words
-from hwcheck import assert_bits_equal, check_hmma, hmma_d, hmma_operands, stream_with_reset
+from accel.sim.hmma import instruction_words, result_words_to_d
+from hwcheck import assert_bits_equal, check_hmma, hmma_operands, stream_with_reset
 
 GATINGS = ["hold", "and", "none"]
 
@@ -37,8 +37,8 @@ def test_hmma_reset_mid_stream_empties_the_pipeline():
     expected = golden_hmma.hmma(a, b, c, "hold")
     reset_cycle, sent_before = dut.latency + 2, 8      # two results out, six in flight when reset hits
     before, after = stream_with_reset(dut, words[:sent_before], words[sent_before:], reset_cycle)
-    assert_bits_equal(hmma_d(dut, before), expected[:reset_cycle - dut.latency])
-    assert_bits_equal(hmma_d(dut, after), expected[sent_before:])
+    assert_bits_equal(result_words_to_d(dut, before), expected[:reset_cycle - dut.latency])
+    assert_bits_equal(result_words_to_d(dut, after), expected[sent_before:])
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -67,9 +67,10 @@ def instruction_words(dut, a, b, c, gating):
     })
 
 
-def result_words_to_d(dut, outputs, shape):
-    """D as FP32 bit patterns of ``shape`` [N, M, P] from the array's packed output payload words."""
-    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(shape)
+def result_words_to_d(dut, outputs):
+    """D as FP32 bit patterns [N, M, P] from the array's packed output payload words, one per instruction."""
+    m, p, _ = dut.shape
+    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, p)
 
 
 def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
@@ -83,7 +84,7 @@ def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
     p = b.shape[2]
     dut = HMMA(m=m, n=p, k=k, gating=gating)
     run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, **stream_options)
-    d = result_words_to_d(dut, run.outputs, (n, m, p))
+    d = result_words_to_d(dut, run.outputs)
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
                    macs_gated=golden.gated_mac_count(a, b, gating),
                    macs_useful=int((~golden.skipped_products(a, b)).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
