@@ -8,25 +8,16 @@ from amaranth.sim import Simulator
 
 from accel.golden import fp
 from accel.golden import hmma as golden_hmma
-from accel.golden.specials import SPECIAL_FP16, SPECIAL_FP32
+from accel.golden.specials import mix_specials, special_pairs
 from accel.hw.fp_add import FPAdd
 from accel.hw.fp_mul import FPMul
 from accel.hw.hmma import HMMA
-from accel.sim.hmma import instruction_words
+from accel.sim.hmma import instruction_words, result_words_to_d
 from accel.sim.payload import pack, unpack
 from accel.sim.pysim import run_stream
 
-SPECIALS = {fp.FP16: SPECIAL_FP16, fp.FP32: SPECIAL_FP32}
-
-
 def random_bits(rng, shape, fmt):
     return rng.integers(0, 1 << fmt.width, shape, dtype=np.uint64).astype(fmt.dtype)
-
-
-def special_pairs(fmt):
-    """Every ordered pair of the format's special values (±0, subnormals, extremes, ±Inf, NaNs, ±1...)."""
-    values = np.array(SPECIALS[fmt], fmt.dtype)
-    return np.repeat(values, len(values)), np.tile(values, len(values))
 
 
 def near_pairs(rng, n, fmt):
@@ -111,14 +102,8 @@ def hmma_operands(rng, n, m, k, p, special_fraction=0.15):
     b = np.where(rng.random((n, k, p)) < 0.5, random_bits(rng, (n, k, p), fp.FP16), 0).astype(np.uint16)
     c = random_bits(rng, (n, m, p), fp.FP32)
     for array, fmt in ((a, fp.FP16), (b, fp.FP16), (c, fp.FP32)):
-        mask = rng.random(array.shape) < special_fraction
-        array[mask] = rng.choice(np.array(SPECIALS[fmt], array.dtype), mask.sum())
+        mix_specials(rng, array, fmt, special_fraction)
     return a, b, c
-
-
-def hmma_d(dut, outputs):
-    m, n, _ = dut.shape
-    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, n)
 
 
 def check_hmma(gating, seed, *, m, n, k, instructions, with_backpressure):
@@ -128,7 +113,7 @@ def check_hmma(gating, seed, *, m, n, k, instructions, with_backpressure):
     dut = HMMA(m=m, n=n, k=k, gating=gating)
     options = backpressure(rng, instructions) if with_backpressure else {}
     run = run_stream(dut, instruction_words(dut, a, b, c, gating), **options)
-    assert_bits_equal(hmma_d(dut, run.outputs), golden_hmma.hmma(a, b, c, gating))
+    assert_bits_equal(result_words_to_d(dut, run.outputs), golden_hmma.hmma(a, b, c, gating))
     if not with_backpressure:
         assert run.cycles == instructions + dut.latency
 

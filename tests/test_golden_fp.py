@@ -5,13 +5,9 @@ import pytest
 import softfloatpy as sf
 
 from accel.golden import fp
-from accel.golden.specials import SPECIAL_FP16, SPECIAL_FP32
+from accel.golden.specials import special_pairs
 
 RANDOM_PAIRS = 1_000_000
-
-def all_pairs(values, dtype):
-    values = np.array(values, dtype=dtype)
-    return np.repeat(values, len(values)), np.tile(values, len(values))
 
 
 def random_pairs(dtype, bits, seed):
@@ -52,14 +48,14 @@ def check_against(golden, reference):
 
 @pytest.mark.parametrize("pairs", ["special", "random"])
 def test_mul_fp16_exact_in_fp32_matches_softfloat(pairs):
-    a, b = all_pairs(SPECIAL_FP16, np.uint16) if pairs == "special" else random_pairs(np.uint16, 16, 1)
+    a, b = special_pairs(fp.FP16) if pairs == "special" else random_pairs(np.uint16, 16, 1)
     check_against(fp.mul(a, b, fp.FP16, fp.FP32), softfloat_mul16_to32(a, b))
 
 
 @pytest.mark.parametrize("pairs", ["special", "random", "cancelling"])
 def test_add_fp32_matches_softfloat(pairs):
     if pairs == "special":
-        a, b = all_pairs(SPECIAL_FP32, np.uint32)
+        a, b = special_pairs(fp.FP32)
     elif pairs == "random":
         a, b = random_pairs(np.uint32, 32, 2)
     else:  # opposite signs, nearly equal magnitudes: massive cancellation and exact zeros
@@ -70,7 +66,7 @@ def test_add_fp32_matches_softfloat(pairs):
 
 @pytest.mark.parametrize("pairs", ["special", "random"])
 def test_add_fp16_matches_softfloat(pairs):
-    a, b = all_pairs(SPECIAL_FP16, np.uint16) if pairs == "special" else random_pairs(np.uint16, 16, 5)
+    a, b = special_pairs(fp.FP16) if pairs == "special" else random_pairs(np.uint16, 16, 5)
     check_against(fp.add(a, b, fp.FP16), softfloat_add16(a, b))
 
 

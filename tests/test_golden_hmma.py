@@ -8,7 +8,7 @@ from accel.golden import hmma as golden
 from accel.golden import fp
 from accel.sim.workloads import hmma_operands
 
-from accel.golden.specials import SPECIAL_FP16, SPECIAL_FP32
+from accel.golden.specials import mix_specials
 
 
 def softfloat_hmma(a, b, c, gating):
@@ -32,10 +32,7 @@ def softfloat_hmma(a, b, c, gating):
 def with_specials(a, b, c, seed):
     """Overwrite a fifth of the elements with special values (±0, subnormals, ±Inf, NaN, extremes)."""
     rng = np.random.default_rng(seed)
-    for array, specials in ((a, SPECIAL_FP16), (b, SPECIAL_FP16), (c, SPECIAL_FP32)):
-        mask = rng.random(array.shape) < 0.2
-        array[mask] = rng.choice(np.array(specials, array.dtype), mask.sum())
-    return a, b, c
+    return tuple(mix_specials(rng, array, fmt, 0.2) for array, fmt in ((a, fp.FP16), (b, fp.FP16), (c, fp.FP32)))
 
 
 @pytest.mark.parametrize("gating", golden.GATING_STYLES)

@@ -251,13 +251,13 @@ def stream_tests(module, *, stimulus, model, compare, in_width, latency, seed, f
 # ----------------------------------------------------------------------------------------- stimulus
 
 def fp_patterns(rng, n, fmt, zero_share=0.2):
-    """``n`` bit patterns of ``fmt``: random, plus ±0, subnormals, ±Inf, NaNs, extremes (numpy array)."""
+    """``n`` bit patterns of ``fmt``: random, plus ±0, the shared special values (accel.golden.specials) and
+    random subnormals (numpy array)."""
     import numpy as np
+    from accel.golden.specials import SPECIALS
     width, man = fmt.width, fmt.man_bits
-    exp_mask = ((1 << fmt.exp_bits) - 1) << man
     sign = 1 << (width - 1)
-    specials = [0, sign, 1, sign | 1, (1 << man) - 1, exp_mask, exp_mask | sign, exp_mask | 1,
-                exp_mask | (1 << (man - 1)), exp_mask - 1, (exp_mask - 1) | sign, 1 << man]
+    specials = SPECIALS[fmt]
     out = []
     for _ in range(n):
         r = rng.random()
