@@ -24,8 +24,7 @@ from ..golden import fp
 from ..hw.units import build_unit
 from .errors import UserError
 from .payload import pack
-from .pysim import run_stream
-from .toggles import ToggleCounter
+from .toggles import count_toggles
 from .workloads import sparse_bits
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "PJ_PER_TOGGLE",
@@ -176,9 +175,8 @@ def measure_unit(unit, n_ops, *, seed=1, gating="none", density_a=1.0, density_b
     """Stream ``n_ops`` random operations through one ``unit`` in the Amaranth simulator; its Toggles."""
     dut = build(unit, gating=gating)
     fields = unit_operands(unit, n_ops, seed=seed, density_a=density_a, density_b=density_b, gating=gating)
-    counter = ToggleCounter()
-    run_stream(dut, unit_words(dut, fields), on_cycle=counter.on_cycle)
-    return counter.result(), fields
+    _, toggles = count_toggles(dut, unit_words(dut, fields))
+    return toggles, fields
 
 
 def calibrate(*, ops=None, seed=None, gate_level=True):

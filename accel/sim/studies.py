@@ -43,11 +43,11 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
     ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist.
     """
-    fields = unit_operands("fp16_mul", ops, seed=seed, density_a=weight_density, density_b=act_density)
+    unit = "fp16_mul"
+    fields = unit_operands(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
     useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
     useful = float(np.mean(useful_mask))
     n_useful = int(useful_mask.sum())
-    unit = "fp16_mul"
     result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
               "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
               "useful_ops": n_useful, "gating": {}}
