@@ -140,6 +140,12 @@ def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
     flag_nets = {int(i) for name, nets in hold.netlist.named.items() if "zero" in name for i in nets}
     assert set(map(int, own.nonzero()[0])) <= flag_nets
     assert runs["none"].net_toggles > 50 * dense_ops
+    # with clock gates the frozen datapath takes no clock: only the ungated flip-flops and the gates themselves;
+    # under none the same gates open for every operation (all but the last of the 20 are in the window)
+    hold_net, none_net = hold.netlist, runs["none"].netlist
+    assert hold.gate.clock_loads == hold.gate.samples * (hold_net.free_dffs + hold_net.clock_gates)
+    assert hold_net.gated_dffs >= 60
+    assert runs["none"].gate.clock_loads >= 19 * none_net.n_dffs
 
 
 @pytest.mark.parametrize("zero_side", ["a", "b"])
@@ -161,6 +167,9 @@ def test_sparsity_check_at_gate_level_reports_both_levels():
         assert level["gating"]["hold"]["ratio_to_none"] < level["gating"]["none"]["ratio_to_none"] == 1.0
         assert level["hold_over_ideal"] == pytest.approx(
             level["hold_per_useful_over_dense"] / level["none_per_op_over_dense"], rel=0.02)
+    # counting the lane's clock: without clock gates hold pays every flip-flop every cycle as none does
+    with_clock = r["gate_level"]["with_clock"]
+    assert with_clock["clock_gated"]["hold_ratio_to_none"] < with_clock["ungated"]["hold_ratio_to_none"]
 
 
 def test_density_sweep_runs_the_array_and_hold_cuts_multiplier_energy():

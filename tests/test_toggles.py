@@ -134,6 +134,41 @@ def test_gate_level_named_nets_match_rtl():
     assert compared >= 4
 
 
+class Enables(wiring.Component):
+    """A 4-bit register loaded under ``en`` (reset to 0), a 1-bit register under ``en1`` and a free-running
+    bit: one clock-gated group of four, two flip-flops clocked every cycle."""
+    en: In(1)
+    en1: In(1)
+    d: In(4)
+    q: Out(6)
+
+    def elaborate(self, platform):
+        m = Module()
+        reg, one, free = Signal(4), Signal(1), Signal(1)
+        with m.If(self.en):
+            m.d.sync += reg.eq(self.d)
+        with m.If(self.en1):
+            m.d.sync += one.eq(self.d[0])
+        m.d.sync += free.eq(~free)
+        m.d.comb += self.q.eq(reg | (one << 4) | (free << 5))
+        return m
+
+
+def test_gate_level_clock_gating_counts_loads_by_hand():
+    netlist = GateNetlist(synthesize_gates(Enables()))
+    assert (netlist.clock_gates, netlist.gated_dffs, netlist.free_dffs) == (1, 4, 2)
+    en = [1, 0, 0, 1, 1, 0, 0, 0, 1, 0]
+    rst = [0, 0, 1, 0, 0, 0, 0, 1, 0, 0]   # a reset loads the gated group even with en low
+    d = [5, 9, 9, 3, 12, 7, 7, 1, 2, 2]
+    gate = netlist.simulate({"en": en, "en1": [1, 0] * 5, "d": d, "rst": rst})
+    loaded = sum(e | r for e, r in zip(en, rst))
+    assert loaded == 6
+    # every cycle: 2 free flip-flops + 1 ICG; the group of 4 only in its 6 loading cycles
+    assert gate.clock_loads == 10 * (2 + 1) + 4 * loaded
+    reg = [q & 15 for q in gate.outputs["q"]]
+    assert reg == [0, 5, 5, 0, 3, 12, 12, 12, 0, 2]
+
+
 # ------------------------------------------------------------------------------------------ empty cycles
 
 FP_UNITS = [("fp16_mul", "hold"), ("fp16_mul", "and"), ("fp16_mul", "none"), ("fp32_add", "hold"),

@@ -9,6 +9,12 @@ cycle by cycle in levelised numpy order, fed with the top-level inputs the RTL r
 
 Nets that keep an RTL signal's name (Yosys keeps the names of wires that survive optimisation) are matched
 bit by bit to the RTL counts; :func:`compare_unit` reports RTL-level against gate-level totals.
+
+Clock gating: ``dffunmap`` leaves every enable as a feedback mux in front of its flip-flop (next value = own
+output unless enabled, or reset). The netlist finds those enables, groups flip-flops by them, and counts
+clock-pin loads per cycle as an integrated clock gate (ICG) would deliver them: a group of at least
+:data:`ICG_MIN_FLOPS` flip-flops is clocked only in cycles where its enable (or reset) is active, plus one
+load per cycle for its ICG; every other flip-flop is clocked every cycle.
 """
 
 import json
@@ -26,6 +32,10 @@ __all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "IN
 
 #: Top-level inputs of a stream unit that the gate-level replay drives (besides ``clk``).
 INPUT_PORTS = ("rst", "i__valid", "i__payload", "o__ready")
+
+#: An enable shared by at least this many flip-flops gets a clock gate; a one-bit enable costs as much to
+#: gate (the ICG's own clock load) as it saves, so synthesis leaves it ungated.
+ICG_MIN_FLOPS = 2
 
 _SCRIPT = """\
 read_rtlil {il}
@@ -84,7 +94,9 @@ _CONST = {"0": 0, "1": 1, "x": 0, "z": 0}
 class GateToggles:
     """Gate-level result: ``total`` toggles over all nets, ``nets`` (one-bit nets), ``gates`` (cells),
     ``dffs``, ``per_net`` counts (numpy, by net index), ``named``: RTL signal name -> per-bit counts for the
-    nets that kept an RTL name, ``samples``, and the ``outputs`` sampled per cycle (port name -> list)."""
+    nets that kept an RTL name, ``samples``, the ``outputs`` sampled per cycle (port name -> list), and
+    ``clock_loads``: clock-pin loads over the counted cycles with clock gating (flip-flops clocked plus one
+    per clock gate per cycle; ``dffs x samples`` without it)."""
 
     total: int
     nets: int
@@ -94,6 +106,7 @@ class GateToggles:
     named: dict
     samples: int
     outputs: dict
+    clock_loads: int
 
 
 class GateNetlist:
@@ -137,6 +150,7 @@ class GateNetlist:
                 raise RuntimeError(f"gate-level netlist has an unsupported cell type {kind!r}")
         self.n_gates = len(gates)
         self.n_dffs = len(self.dff_d)
+        self._group_clocks(gates, driven_by)
         self.dff_d = np.array(self.dff_d, dtype=np.int64)
         self.dff_q = np.array(self.dff_q, dtype=np.int64)
         # levelise: a gate's level is one more than the deepest gate driving its inputs
@@ -183,6 +197,32 @@ class GateNetlist:
             if not net.get("hide_name", 0) and all(isinstance(b, int) and b in self.index for b in nbits):
                 self.named[name] = np.array([self.index[b] for b in nbits], dtype=np.int64)
 
+    def _group_clocks(self, gates, driven_by):
+        """Find each flip-flop's load conditions and group the flip-flops that share them (see module doc).
+
+        Sets ``clock_gates`` (ICGs), ``gated_dffs`` (flip-flops behind them), ``free_dffs`` (clocked every
+        cycle) and the arrays the simulation evaluates the conditions with."""
+        groups = {}
+        for d, q in zip(self.dff_d, self.dff_q):
+            key = _load_conditions(int(d), int(q), gates, driven_by)
+            groups[key] = groups.get(key, 0) + 1
+        gated = [(key, n) for key, n in groups.items() if key is not None and n >= ICG_MIN_FLOPS]
+        self.clock_gates = len(gated)
+        self.gated_dffs = sum(n for _, n in gated)
+        self.free_dffs = self.n_dffs - self.gated_dffs
+        self.gate_sizes = np.array([n for _, n in gated], dtype=np.int64)
+        conditions = [(g, net, polarity) for g, (key, _) in enumerate(gated) for net, polarity in key]
+        self.cond_group = np.array([c[0] for c in conditions], dtype=np.int64)
+        self.cond_net = np.array([c[1] for c in conditions], dtype=np.int64)
+        self.cond_polarity = np.array([c[2] for c in conditions], dtype=np.uint8)
+
+    def clock_loads(self, values):
+        """Clock-pin loads in one cycle with net ``values``: free flip-flops, the gated groups whose enable or
+        reset is active, and one per clock gate."""
+        active = np.zeros(self.clock_gates, dtype=bool)
+        np.logical_or.at(active, self.cond_group, values[self.cond_net] == self.cond_polarity)
+        return self.free_dffs + int(self.gate_sizes[active].sum()) + self.clock_gates
+
     def _port_bits(self, name):
         if name not in self.ports:
             raise KeyError(f"netlist has no port {name!r}")
@@ -202,6 +242,7 @@ class GateNetlist:
         v = self.init.copy()
         prev = None
         per_net = np.zeros(self.n_nets, dtype=np.int64)
+        clock_loads = 0
         sampled_out = {n: [] for n in outputs}
         for cycle in range(cycles):
             for name, bits in ports.items():
@@ -212,6 +253,8 @@ class GateNetlist:
             if prev is not None and cycle > count_from:
                 per_net += v != prev
             prev = v.copy()
+            if cycle >= count_from:
+                clock_loads += self.clock_loads(v)
             for n, (_, bits) in outputs.items():
                 sampled_out[n].append(int(sum(int(x) << k for k, x in enumerate(v[bits]))))
             v[self.dff_q] = v[self.dff_d]
@@ -219,12 +262,39 @@ class GateNetlist:
         named = {n: per_net[b] for n, b in self.named.items()}
         return GateToggles(total=int(per_net.sum()), nets=self.n_nets - 2, gates=self.n_gates, dffs=self.n_dffs,
                            per_net=per_net, named=named, samples=cycles - min(count_from, cycles),
-                           outputs=sampled_out)
+                           outputs=sampled_out, clock_loads=clock_loads)
 
     def input_nets(self):
         """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
         bits = [self._port_bits(n) for n, (d, _) in self.ports.items() if d == "input"]
         return np.unique(np.concatenate(bits)) if bits else np.zeros(0, dtype=np.int64)
+
+
+def _load_conditions(d, q, gates, driven_by):
+    """The conditions under which flip-flop ``q`` (next value ``d``) loads, as a tuple of (net, level) pairs
+    (it loads when any net is at its level), or None when it loads every cycle.
+
+    Walks the feedback muxes ``dffunmap`` leaves: a mux with a constant input is a reset (its select forces
+    a load), a mux with the flip-flop's own output as an input is its enable."""
+    conditions = []
+    net = d
+    while net in driven_by:
+        kind, pins, _ = gates[driven_by[net]]
+        if kind != "$_MUX_":
+            return None
+        a, b, select = pins
+        if q in (a, b):                      # enable: holds q unless the select picks the other input
+            conditions.append((select, 1 if a == q else 0))
+            return tuple(sorted(conditions))
+        if b in (0, 1):                      # reset / set: select = 1 forces the constant
+            conditions.append((select, 1))
+            net = a
+        elif a in (0, 1):
+            conditions.append((select, 0))
+            net = b
+        else:
+            return None
+    return None
 
 
 def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):

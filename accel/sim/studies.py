@@ -41,7 +41,9 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     ``gate_level=True`` adds ``gate_level``: the same stimulus replayed on the multiplier lane's gate netlist
     (:func:`accel.sim.gatelevel.replay_mul_lane`), every lane net counted, flip-flop outputs weighted as
     register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
-    ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist.
+    ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist. ``gate_level.with_clock`` adds
+    the lane's clock to its switching, once with every flip-flop clocked every cycle (``ungated``) and once
+    with clock gates on the netlist's enables (``clock_gated``, see :mod:`accel.sim.gatelevel`).
     """
     unit = "fp16_mul"
     fields = unit_operands(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
@@ -99,7 +101,9 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
             "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
             "gates": r.gate.gates, "dffs": r.gate.dffs,
             "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
-            "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT}
+            "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT,
+            "clock_gated_pj": r.gate.clock_loads * CLOCK_PJ_PER_REG_BIT,
+            "clock_gates": r.netlist.clock_gates, "gated_dffs": r.netlist.gated_dffs}
     dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
     dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
     result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
@@ -110,6 +114,13 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
                            "and_ratio_to_none": round(nets["and"] / nets["none"], 4) if nets["none"] else None}
     if nets["none"] and useful:
         result["nets_only"]["hold_over_ideal"] = round(nets["hold"] / nets["none"] / useful, 3)
+    result["with_clock"] = {}
+    for clocking, key in (("ungated", "clock_pj"), ("clock_gated", "clock_gated_pj")):
+        spent = {g: v["mul_pj"] + v[key] for g, v in result["gating"].items()}
+        ratio = spent["hold"] / spent["none"]
+        result["with_clock"][clocking] = {"mul_pj": {g: round(e, 3) for g, e in spent.items()},
+                                          "hold_ratio_to_none": round(ratio, 4),
+                                          "hold_over_ideal": round(ratio / useful, 3) if useful else None}
     return result
 
 
