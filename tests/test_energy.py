@@ -170,6 +170,10 @@ def test_sparsity_check_at_gate_level_reports_both_levels():
     # counting the lane's clock: without clock gates hold pays every flip-flop every cycle as none does
     with_clock = r["gate_level"]["with_clock"]
     assert with_clock["clock_gated"]["hold_ratio_to_none"] < with_clock["ungated"]["hold_ratio_to_none"]
+    # with gate delays every settled change is still one transition, and the glitches come on top
+    for gating in r["gate_level"]["gating"].values():
+        assert gating["glitch_net_toggles"] > gating["net_toggles"]
+    assert r["gate_level"]["with_glitches"]["hold_ratio_to_none"] < 1
 
 
 def test_density_sweep_runs_the_array_and_hold_cuts_multiplier_energy():

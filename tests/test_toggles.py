@@ -134,6 +134,28 @@ def test_gate_level_named_nets_match_rtl():
     assert compared >= 4
 
 
+def _netlist(cells, ports):
+    """A hand-written Yosys JSON netlist: ``cells`` = name -> (type, {pin: net}), ``ports`` = name -> (dir, net)."""
+    return {"modules": {"top": {
+        "ports": {n: {"direction": d, "bits": [b]} for n, (d, b) in ports.items()},
+        "cells": {n: {"type": t, "connections": {p: [b] for p, b in pins.items()}} for n, (t, pins) in cells.items()},
+        "netnames": {n: {"bits": [b]} for n, (_, b) in ports.items()}}}}
+
+
+def test_gate_level_glitches_counted_by_hand():
+    # y = a XOR NOT(NOT(a)) is 0 once settled, but with one gate delay each, a change of a reaches y at once
+    # through the XOR and two steps later through the inverters: y pulses (two transitions) per change of a
+    netlist = GateNetlist(_netlist({"n1": ("$_NOT_", {"A": 2, "Y": 3}), "n2": ("$_NOT_", {"A": 3, "Y": 4}),
+                                    "x": ("$_XOR_", {"A": 2, "B": 4, "Y": 5})},
+                                   {"a": ("input", 2), "y": ("output", 5)}))
+    a = [0, 1, 1, 0, 0]
+    zero_delay = netlist.simulate({"a": a})
+    glitchy = netlist.simulate({"a": a}, glitches=True)
+    assert zero_delay.outputs["y"] == glitchy.outputs["y"] == [0] * 5
+    assert list(zero_delay.per_net[2:6]) == [2, 2, 2, 0]     # a, n1, n2, y: two changes of a
+    assert list(glitchy.per_net[2:6]) == [2, 2, 2, 4]
+
+
 class Enables(wiring.Component):
     """A 4-bit register loaded under ``en`` (reset to 0), a 1-bit register under ``en1`` and a free-running
     bit: one clock-gated group of four, two flip-flops clocked every cycle."""

@@ -5,7 +5,8 @@ flip-flop is a plain ``$_DFF_P_`` and every enable / reset is a gate) → JSON n
 (``$_AND_``, ``$_OR_``, ``$_XOR_``, ``$_MUX_``, ``$_NOT_``, ``$_AOI3_`` ...). :class:`GateNetlist` evaluates it
 cycle by cycle in levelised numpy order, fed with the top-level inputs the RTL run recorded
 (:class:`~accel.sim.toggles.ToggleCounter` ``record=``), samples every net once per clock on settled values
-(the same definition as RTL toggles) and counts toggles per net.
+(the same definition as RTL toggles) and counts toggles per net. With ``glitches=True`` the counted cycles
+settle with one unit of delay per gate instead, and every transition on the way is counted.
 
 Nets that keep an RTL signal's name (Yosys keeps the names of wires that survive optimisation) are matched
 bit by bit to the RTL counts; :func:`compare_unit` reports RTL-level against gate-level totals.
@@ -185,6 +186,13 @@ class GateNetlist:
             ins = tuple(np.array([m[0][k] for m in members], dtype=np.int64) for k in range(len(members[0][0])))
             outs = np.array([m[1] for m in members], dtype=np.int64)
             self.steps.append((_GATES[kind][1], ins, outs))
+        # the same gates grouped by kind only, for unit-delay evaluation (every gate at once per time step)
+        self.kind_steps = []
+        for kind in sorted({kind for kind, _, _ in gates}):
+            members = [(ins, out) for k, ins, out in gates if k == kind]
+            ins = tuple(np.array([m[0][k] for m in members], dtype=np.int64) for k in range(len(members[0][0])))
+            self.kind_steps.append((_GATES[kind][1], ins, np.array([m[1] for m in members], dtype=np.int64)))
+        self.depth = 1 + max(level, default=-1)
         # initial register values from the wires' init attributes (Amaranth reset values)
         self.named = {}
         for name, net in module["netnames"].items():
@@ -228,12 +236,14 @@ class GateNetlist:
             raise KeyError(f"netlist has no port {name!r}")
         return np.array([self.idx(b) for b in self.ports[name][1]], dtype=np.int64)
 
-    def simulate(self, inputs, cycles=None, *, count_from=0):
+    def simulate(self, inputs, cycles=None, *, count_from=0, glitches=False):
         """Run the netlist with per-cycle top-level input values ``inputs`` (port name -> list of ints).
 
         Each cycle: apply inputs, settle the gates, sample every net (toggle counting), then clock the
         flip-flops. ``count_from``: the sample of that cycle is the first reference, so only changes after
-        it are counted (outputs are still sampled every cycle). Returns :class:`GateToggles`.
+        it are counted (outputs are still sampled every cycle). ``glitches``: settle the counted cycles with
+        one unit of delay per gate instead of in zero time, and count every transition on the way, the
+        glitches included (a net's settled change is one of them). Returns :class:`GateToggles`.
         """
         if cycles is None:
             cycles = min(len(v) for v in inputs.values())
@@ -248,10 +258,15 @@ class GateNetlist:
             for name, bits in ports.items():
                 word = int(inputs[name][cycle])
                 v[bits] = [(word >> k) & 1 for k in range(len(bits))]
-            for fn, ins, outs in self.steps:
-                v[outs] = fn(*(v[i] for i in ins))
-            if prev is not None and cycle > count_from:
-                per_net += v != prev
+            counted = prev is not None and cycle > count_from
+            if counted and glitches:
+                per_net += v != prev            # inputs and flip-flop outputs, changed at time 0
+                v = self._settle_unit_delay(v, per_net)
+            else:
+                for fn, ins, outs in self.steps:
+                    v[outs] = fn(*(v[i] for i in ins))
+                if counted:
+                    per_net += v != prev
             prev = v.copy()
             if cycle >= count_from:
                 clock_loads += self.clock_loads(v)
@@ -263,6 +278,20 @@ class GateNetlist:
         return GateToggles(total=int(per_net.sum()), nets=self.n_nets - 2, gates=self.n_gates, dffs=self.n_dffs,
                            per_net=per_net, named=named, samples=cycles - min(count_from, cycles),
                            outputs=sampled_out, clock_loads=clock_loads)
+
+    def _settle_unit_delay(self, v, per_net):
+        """Settle the gates from ``v`` one gate delay per step, adding every net transition to ``per_net``;
+        returns the settled values."""
+        for _ in range(self.depth + 1):
+            new = v.copy()
+            for fn, ins, outs in self.kind_steps:
+                new[outs] = fn(*(v[i] for i in ins))
+            changed = new != v
+            if not changed.any():
+                return v
+            per_net += changed
+            v = new
+        raise RuntimeError("gate-level netlist did not settle within its logic depth")
 
     def input_nets(self):
         """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
@@ -353,12 +382,14 @@ class LaneReplay:
     ``gate``: the lane netlist's :class:`GateToggles`. ``net_toggles``: gate-net toggles of the lane's own
     nets (every gate output and flip-flop output; the lane's input ports are driven by the unit around it and
     are not counted, as in the RTL ``mul`` class). ``dff_toggles``: of those, the flip-flop outputs.
-    ``netlist``: the :class:`GateNetlist`."""
+    ``glitch_net_toggles``: the lane's own net transitions when the same stimulus settles with one unit of
+    delay per gate, glitches included. ``netlist``: the :class:`GateNetlist`."""
 
     rtl: object
     gate: GateToggles
     net_toggles: int
     dff_toggles: int
+    glitch_net_toggles: int
     netlist: GateNetlist
 
 
@@ -384,11 +415,14 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
 
     run_stream(dut, energy.unit_words(dut, fields), valid_pattern=valid_pattern, on_cycle=on_cycle)
     netlist = mul_lane_netlist(gating)
-    gate = netlist.simulate({"x": seen["x"], "load": seen["load"]}, count_from=count_from)
-    if gate.outputs["y"] != [int(v) for v in seen["y"]]:
+    lane_inputs = {"x": seen["x"], "load": seen["load"]}
+    gate, glitchy = (netlist.simulate(lane_inputs, count_from=count_from, glitches=g) for g in (False, True))
+    if not gate.outputs["y"] == glitchy.outputs["y"] == [int(v) for v in seen["y"]]:
         raise RuntimeError(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
-    own = gate.per_net.copy()
-    own[netlist.input_nets()] = 0
+    outside = netlist.input_nets()
+    own, own_glitchy = gate.per_net.copy(), glitchy.per_net.copy()
+    own[outside] = own_glitchy[outside] = 0
     return LaneReplay(rtl=counter.result(), gate=gate, net_toggles=int(own.sum()),
-                      dff_toggles=int(own[netlist.dff_q].sum()), netlist=netlist)
+                      dff_toggles=int(own[netlist.dff_q].sum()), glitch_net_toggles=int(own_glitchy.sum()),
+                      netlist=netlist)
 

@@ -83,6 +83,16 @@ def _ratios(result, dense_per_op, key):
     result["none_per_op_over_dense"] = round(base / ops / dense_per_op, 3) if dense_per_op else None
 
 
+def _net_ratios(nets, *, ops, useful, n_useful, dense_per_op):
+    """Net-toggle counts by gating -> ratios to ``none``, hold's quotient by the useful fraction, and its two
+    per-op explanations (as :func:`_ratios`)."""
+    none = nets["none"]
+    return {"hold_ratio_to_none": round(nets["hold"] / none, 4), "and_ratio_to_none": round(nets["and"] / none, 4),
+            "hold_over_ideal": round(nets["hold"] / none / useful, 3),
+            "hold_per_useful_over_dense": round(nets["hold"] / n_useful / dense_per_op, 3),
+            "none_per_op_over_dense": round(none / ops / dense_per_op, 3)}
+
+
 def _gate_switching_pj(net_toggles, dff_toggles):
     # a flip-flop output toggle is one of the FLOP_NET_EQUIV net toggles its register bit costs
     return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ
@@ -99,6 +109,7 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
         result["gating"][gating] = {
             "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
             "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
+            "glitch_net_toggles": r.glitch_net_toggles,
             "gates": r.gate.gates, "dffs": r.gate.dffs,
             "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
             "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT,
@@ -107,13 +118,13 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
     dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
     dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
     result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
+                       "glitch_net_toggles_per_op": round(dense.glitch_net_toggles / dense_ops, 3),
                        "mul_pj_per_op": round(dense_pj, 4)}
     _ratios(result, dense_pj, "mul_pj")
-    nets = {g: v["net_toggles"] for g, v in result["gating"].items()}
-    result["nets_only"] = {"hold_ratio_to_none": round(nets["hold"] / nets["none"], 4) if nets["none"] else None,
-                           "and_ratio_to_none": round(nets["and"] / nets["none"], 4) if nets["none"] else None}
-    if nets["none"] and useful:
-        result["nets_only"]["hold_over_ideal"] = round(nets["hold"] / nets["none"] / useful, 3)
+    for name, key, dense_nets in (("nets_only", "net_toggles", dense.net_toggles),
+                                  ("with_glitches", "glitch_net_toggles", dense.glitch_net_toggles)):
+        result[name] = _net_ratios({g: v[key] for g, v in result["gating"].items()}, ops=ops, useful=useful,
+                                   n_useful=n_useful, dense_per_op=dense_nets / dense_ops)
     result["with_clock"] = {}
     for clocking, key in (("ungated", "clock_pj"), ("clock_gated", "clock_gated_pj")):
         spent = {g: v["mul_pj"] + v[key] for g, v in result["gating"].items()}
