@@ -141,6 +141,8 @@ def test_liberty_reader_on_the_fixture():
     ("library (x) {\n cell (A) {\n area 1 ; } }", r"<t>:3: expected '\(', found '1'"),
     ("library (x) {\n cell (A) { pin (Y) { direction : output ; } } }", r"<t>:2: cell A has no area"),
     ("library (x) { cell (A) { area : big ; } }", r"non-numeric area 'big'"),
+    ("library (x) { cell (A) { area : -5 ; } }", r"<t>:1: cell A has area '-5'; it must be a finite number >= 0"),
+    ("library (x) { cell (A) { area : inf ; } }", r"cell A has area 'inf'; it must be a finite number >= 0"),
     ("cell (A) { area : 1 ; }", r"must start with a 'library"),
     ("", r"empty Liberty file"),
 ])
@@ -226,6 +228,10 @@ def _bad_liberty(tmp_path, name, text):
     (["--unit", "fp16_mul", "--flow", "liberty:{noff}"], r"noff.lib' has no flip-flop cell"),
     (["--unit", "fp16_mul", "--flow", "liberty:{badfn}"],
      r"badfn.lib:\d+: cell NAND2, pin Y: cannot read function '!\(A & & \)' \(unexpected '&'\)"),
+    (["--unit", "fp16_mul", "--flow", "liberty:{negarea}"],
+     r"negarea.lib:\d+: cell INV has area '-5'; it must be a finite number >= 0"),
+    (["--unit", "fp16_mul", "--flow", "liberty:{nanarea}"],
+     r"nanarea.lib:\d+: cell INV has area 'nan'; it must be a finite number >= 0"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     fixture = FIXTURE.read_text()
@@ -235,6 +241,8 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
         "nobuf": _bad_liberty(tmp_path, "nobuf.lib", re.sub(r"cell \(BUF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),
         "noff": _bad_liberty(tmp_path, "noff.lib", re.sub(r"cell \(DFF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),
         "badfn": _bad_liberty(tmp_path, "badfn.lib", fixture.replace('"!(A & B)"', '"!(A & & )"')),
+        "negarea": _bad_liberty(tmp_path, "negarea.lib", fixture.replace("area : 0.532", "area : -5")),
+        "nanarea": _bad_liberty(tmp_path, "nanarea.lib", fixture.replace("area : 0.532", "area : nan")),
     }
     build = tmp_path / "build"
     argv = [arg.format(**files) for arg in argv]

@@ -7,6 +7,7 @@ syntax in full (any error names the file and line) and keeps, per ``cell``: ``ar
 of each output pin and whether it holds an ``ff`` or ``latch`` group.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,9 @@ def parse_liberty(text, where="<string>"):
         except ValueError:
             raise SynthInputError(f"{where}:{group.line}: cell {name} has a non-numeric area "
                                   f"{group.attrs['area']!r}") from None
+        if not math.isfinite(area) or area < 0:   # a negative area would subtract; nan stops Yosys
+            raise SynthInputError(f"{where}:{group.line}: cell {name} has area {group.attrs['area']!r}; "
+                                  f"it must be a finite number >= 0")
         cell = LibertyCell(name, area, line=group.line)
         for sub in group.groups:
             if sub.kind in ("ff", "latch", "ff_bank", "latch_bank", "statetable"):
