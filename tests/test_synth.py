@@ -232,11 +232,15 @@ def _bad_liberty(tmp_path, name, text):
      r"negarea.lib:\d+: cell INV has area '-5'; it must be a finite number >= 0"),
     (["--unit", "fp16_mul", "--flow", "liberty:{nanarea}"],
      r"nanarea.lib:\d+: cell INV has area 'nan'; it must be a finite number >= 0"),
+    (["--unit", "fp16_mul", "--flow", "cmos", "--no-pnr"], r"--no-pnr only applies to the ecp5 flow, not --flow cmos"),
+    (["--unit", "fp16_mul", "--flow", "liberty:{fixture}", "--no-pnr"],
+     r"--no-pnr only applies to the ecp5 flow, not --flow liberty:"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     fixture = FIXTURE.read_text()
     files = {
         "tmp": tmp_path,
+        "fixture": FIXTURE,
         "corrupt": _bad_liberty(tmp_path, "corrupt.lib", fixture[:fixture.index("function : \"!(A & B)")]),
         "nobuf": _bad_liberty(tmp_path, "nobuf.lib", re.sub(r"cell \(BUF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),
         "noff": _bad_liberty(tmp_path, "noff.lib", re.sub(r"cell \(DFF\) \{.*?\n  \}\n", "", fixture, flags=re.S)),

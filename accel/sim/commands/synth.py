@@ -52,6 +52,8 @@ def _table(result):
 def run(args):
     try:
         flow = parse_flow(args.flow)
+        if args.no_pnr and flow.name != "ecp5":
+            raise SynthInputError(f"--no-pnr only applies to the ecp5 flow, not --flow {flow.name}")
         known = unit_names()
         units = args.unit or known
         for name in units:
