@@ -47,8 +47,12 @@ def mul_lines(gating):
     """FPMul operand/product registers while LIVE unflagged then FLAGGED a-flagged products stream by,
     sampled from the cycle after the last live product reached the product register."""
     rng = np.random.default_rng(5)
-    a, b = (np.where(random_bits(rng, LIVE + FLAGGED, fp.FP16) & 0x7FFF == 0, 0x3C00,
-                     random_bits(rng, LIVE + FLAGGED, fp.FP16)) for _ in range(2))
+
+    def no_zero(bits):   # ±0 (which would gate itself) becomes 1.0 in the same draw
+        return np.where(bits & 0x7FFF == 0, 0x3C00, bits)
+
+    a, b = (no_zero(random_bits(rng, LIVE + FLAGGED, fp.FP16)) for _ in range(2))
+    assert not np.any(fp.is_zero(a, fp.FP16)) and not np.any(fp.is_zero(b, fp.FP16))
     dut = FPMul(gating=gating)
     flags = np.arange(LIVE + FLAGGED) >= LIVE
     trace = register_trace(dut, {"a": a, "a_zero": flags, "b": b, "b_zero": np.zeros_like(flags)},
