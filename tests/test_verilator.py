@@ -263,11 +263,9 @@ def test_bench_json_has_the_figures(capsys):
     figures = json.loads(capsys.readouterr().out)["sim"]["hmma"]
     for key in ("pysim_cycles_per_s", "verilator_cycles_per_s", "verilator_toggles_cycles_per_s",
                 "verilator_speedup", "toggle_cost"):
-        assert figures[key] > 0
+        assert 0 < figures[key] < float("inf")
     assert figures["toggles_agree"] is True
     assert figures["verilator_cycles"] == 300 + figures["latency"]
-    assert figures["verilator_speedup"] == pytest.approx(
-        figures["verilator_cycles_per_s"] / figures["pysim_cycles_per_s"])
 
 
 @pytest.mark.parametrize("argv, message", [
