@@ -82,8 +82,56 @@ def test_corrupt_and_missing_input_files(tmp_path, capsys):
     assert code == 2 and "no such file" in err
     (tmp_path / "ops.npz").write_bytes(b"not a zip at all")
     code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "not a .npz file" in err and len(err.splitlines()) == 1
+    (tmp_path / "ops.npz").write_bytes(b"PK\x03\x04 then a broken zip")
+    code, err = run_cli(tmp_path, capsys)
     assert code == 2 and "not a readable .npz file" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "res.npz").exists()
+
+
+def test_inputs_that_are_not_npz_archives(tmp_path, capsys):
+    import zipfile
+    inp = tmp_path / "ops.npz"
+    np.save(tmp_path / "a.npy", np.zeros((1, 4, 4), np.float16))
+    (tmp_path / "a.npy").rename(inp)
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "is a .npy file" in err and len(err.splitlines()) == 1
+    inp.write_text("a, b, c\n1, 2, 3\n")
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "not a .npz file" in err and len(err.splitlines()) == 1
+    with zipfile.ZipFile(inp, "w") as archive:     # members without a .npy header
+        for key in "abc":
+            archive.writestr(f"{key}.npy", b"raw bytes")
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "member 'a' is not a .npy array" in err and len(err.splitlines()) == 1
+    # a header promising far more data than any machine holds
+    header = "{'descr': '<f2', 'fortran_order': False, 'shape': (100000000000, 4, 4), }"
+    member = b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little") \
+        + (header.ljust(118) + "\n").encode() + bytes(64)
+    with zipfile.ZipFile(inp, "w") as archive:
+        for key in "abc":
+            archive.writestr(f"{key}.npy", member)
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and ("too large" in err or "not a readable" in err)
+    assert not (tmp_path / "res.npz").exists()
+
+
+def test_big_endian_operands_are_read_in_native_order(tmp_path, capsys):
+    a, b, c = write_ops(tmp_path / "native.npz")
+    arrays = dict(np.load(tmp_path / "native.npz"))
+    np.savez(tmp_path / "ops.npz", **{k: v.astype(v.dtype.newbyteorder(">")) for k, v in arrays.items()})
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 0, err
+    expected = golden.hmma(a, b, c, gating="hold")
+    assert np.array_equal(fp.to_bits(np.load(tmp_path / "res.npz")["d"], fp.FP32), expected)
+
+
+@pytest.mark.parametrize("m, k, p", [(0, 4, 4), (4, 0, 4), (4, 4, 0)])
+def test_empty_array_dimension_is_refused(tmp_path, capsys, m, k, p):
+    np.savez(tmp_path / "ops.npz", a=np.zeros((1, m, k), np.float16), b=np.zeros((1, k, p), np.float16),
+             c=np.zeros((1, m, p), np.float32))
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "each must be at least 1" in err and len(err.splitlines()) == 1
 
 
 def test_contradicting_and_unknown_options(tmp_path, capsys):
@@ -99,11 +147,16 @@ def test_contradicting_and_unknown_options(tmp_path, capsys):
 
 def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
     write_ops(tmp_path / "ops.npz")
-    for out, message in ((tmp_path, "is a directory"), (tmp_path / "nodir" / "res.npz", "does not exist")):
+    (tmp_path / "target.npz").write_bytes(b"keep")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "target.npz")
+    for out, message in ((tmp_path, "is a directory"), (tmp_path / "nodir" / "res.npz", "does not exist"),
+                         ("", "output file name is empty"), ("/dev/null", "not a regular file"),
+                         (tmp_path / "link.npz", "not a regular file")):
         code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(out)])
         captured = capsys.readouterr()
         assert code == 2 and message in captured.err and len(captured.err.strip().splitlines()) == 1
         assert captured.out == ""   # failed before running: no report
+    assert (tmp_path / "target.npz").read_bytes() == b"keep" and (tmp_path / "link.npz").is_symlink()
 
 
 def test_array_too_large_to_build_is_refused(tmp_path, capsys):

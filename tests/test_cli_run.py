@@ -44,6 +44,19 @@ def test_run_rejects_a_file_as_output_directory(tmp_path, capsys):
     assert "exists and is not a directory" in capsys.readouterr().err
 
 
+def test_run_refuses_before_running_when_one_output_cannot_be_written(tmp_path, capsys):
+    (tmp_path / "o" / "energy.png").mkdir(parents=True)
+    assert main(["run", "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert "energy.png: is a directory" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert captured.out == "" and not (tmp_path / "o" / "results.json").exists()
+
+
+def test_run_rejects_an_empty_output_directory_name(capsys):
+    assert main(["run", "--out", ""]) == 2
+    assert "the directory name is empty" in capsys.readouterr().err
+
+
 def test_run_rejects_an_output_directory_it_cannot_create(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["run", "--out", str(tmp_path / "file" / "sub")]) == 2

@@ -98,10 +98,13 @@ def test_overhead_table_rows_are_the_array_measured_at_each_shape():
 
 @pytest.mark.parametrize("argv, message", [(["--ops", "0"], "--ops"), (["--instructions", "0"], "--instructions"),
                                            (["--plot", "x.png"], "--sweep"),
-                                           (["--sweep", "--plot", "no-such-dir/x.png"], "does not exist")])
+                                           (["--sweep", "--plot", "no-such-dir/x.png"], "does not exist"),
+                                           (["--sweep", "--plot", "sweep"], "ending in .png"),
+                                           (["--seed", "-1"], "--seed must be at least 0")])
 def test_cli_errors(capsys, argv, message):
     assert main(["energy", *argv]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------------------------------ zero gating

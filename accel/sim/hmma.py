@@ -42,6 +42,10 @@ class HmmaRun:
                 **energy.report(self.toggles)}
 
 
+#: The largest M, N or K the commands build an array for (8x8x8: 512 multiplier and 512 adder lanes).
+MAX_ARRAY_DIM = 8
+
+
 def check_operands(a, b, c):
     """Raise ValueError unless the arrays are FP bit patterns forming D = A·B + C for a batch."""
     if a.dtype != np.uint16 or b.dtype != np.uint16 or c.dtype != np.uint32:
@@ -51,6 +55,8 @@ def check_operands(a, b, c):
         raise ValueError(f"shapes do not form D = A·B + C: a {a.shape}, b {b.shape}, c {c.shape}")
     if a.shape[0] == 0:
         raise ValueError("no instructions: the batch is empty")
+    if 0 in a.shape[1:] + b.shape[2:]:
+        raise ValueError(f"an empty array: M, N, K = {a.shape[1]}, {b.shape[2]}, {a.shape[2]}; each must be at least 1")
 
 
 def operand_flags(bits, gating):

@@ -14,19 +14,26 @@ from .errors import UserError
 
 
 def load_npz(path, spec):
-    """Arrays named in ``spec`` ({key: (dtype, ndim)}) from ``path``; a UserError names the first problem."""
+    """Arrays named in ``spec`` ({key: (dtype, ndim)}) from ``path``; a UserError names the first problem.
+
+    Arrays stored in the other byte order are converted to the native one."""
+    _check_is_zip(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in spec if key in archive.files}
             present = set(archive.files)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+    except MemoryError:
+        raise UserError(f"{path}: an array is too large to load") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"{path}: not a readable .npz file ({error})") from None
     for key, (dtype, ndim) in spec.items():
         if key not in present:
             raise UserError(f"{path}: missing array {key!r} (expected {np.dtype(dtype).name} with {ndim} dimensions)")
         array = arrays[key]
+        if not isinstance(array, np.ndarray):
+            raise UserError(f"{path}: member {key!r} is not a .npy array")
+        if array.dtype.newbyteorder("=") == np.dtype(dtype) and array.dtype != np.dtype(dtype):
+            array = arrays[key] = array.astype(dtype)
         if array.dtype != np.dtype(dtype):
             raise UserError(f"{path}: array {key!r} has dtype {array.dtype}, expected {np.dtype(dtype).name}")
         if array.ndim != ndim:
@@ -34,21 +41,48 @@ def load_npz(path, spec):
     return arrays
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _check_is_zip(path):
+    """UserError unless ``path`` is a readable file that starts like a zip archive (what ``.npz`` files are)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(6)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise UserError(f"{path}: is a .npy file (one array); expected a .npz archive (numpy.savez) holding the "
+                        f"named arrays")
+    if not head.startswith(_ZIP_MAGIC):
+        raise UserError(f"{path}: not a .npz file (a .npz is a zip archive written by numpy.savez)")
+
+
 def check_output(path):
-    """UserError unless ``path`` can become an output file: its directory exists and is writable and
-    ``path`` is not a directory. Commands call it before their work, so a bad ``--out`` fails at once."""
+    """UserError unless ``path`` can become an output file: not empty, its directory exists and is writable,
+    and nothing but a regular file is there already (a directory, device or link would be replaced). Commands
+    call it before their work, so a bad ``--out`` fails at once."""
+    if not path:
+        raise UserError("the output file name is empty")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UserError(f"{path}: directory {directory} does not exist")
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a file name")
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        raise UserError(f"{path}: exists and is not a regular file; give a new or regular file's name")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UserError(f"{path}: directory {directory} is not writable")
     return directory
 
 
-def check_output_dir(path, option="--out"):
-    """UserError unless ``path`` is, or can be made, a writable directory (nothing is created here)."""
+def check_output_dir(path, option="--out", files=()):
+    """UserError unless ``path`` is, or can be made, a writable directory in which each of ``files`` can be
+    written (:func:`check_output`); nothing is created here."""
+    if not path:
+        raise UserError(f"{option}: the directory name is empty")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{option} {path}: exists and is not a directory")
     existing = os.path.abspath(path)
@@ -56,19 +90,32 @@ def check_output_dir(path, option="--out"):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: cannot create or write in {existing}")
+    if os.path.isdir(path):
+        for name in files:
+            check_output(os.path.join(path, name))
 
 
 def write_atomic(path, write):
     """``write(temporary_path)``, then rename it to ``path``: the file appears complete or not at all."""
-    directory, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    temporary = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
+    write_all_atomic({path: write})
+
+
+def write_all_atomic(writers):
+    """Every ``write(temporary_path)`` of ``writers`` ({path: write}) first, then the renames: either all the
+    files appear, complete, or none of them (short of a failing rename)."""
+    temporaries = {}
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        for path, write in writers.items():
+            directory, name = os.path.split(path)
+            stem, extension = os.path.splitext(name)
+            temporaries[path] = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
+            write(temporaries[path])
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        for temporary in temporaries.values():
+            if os.path.exists(temporary):
+                os.unlink(temporary)
         raise
 
 

@@ -45,6 +45,7 @@ from amaranth.hdl import Fragment, _ast, _ir
 from amaranth.lib import wiring
 
 from .errors import UserError
+from .npzio import write_atomic
 from .pysim import StreamRun, default_max_cycles
 
 __all__ = ["environment", "build_root", "export_verilog", "export_units", "build", "Model", "run_stream",
@@ -168,17 +169,10 @@ def export_units(out_dir=None, gatings=None, units=None):
                 continue
             dut = build_unit(name, gating=gating)
             path = out_dir / f"{name}_{gating}.v"
-            _write_atomic(path, export_verilog(dut, top=name).text.encode())
+            text = export_verilog(dut, top=name).text
+            write_atomic(str(path), lambda temporary: Path(temporary).write_text(text))
             written.append(path)
     return written
-
-
-def _write_atomic(path, data):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------- harness
@@ -367,9 +361,14 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
     environment()
     key = _build_key(export, counted)
     root = build_root() / "verilator"
-    root.mkdir(parents=True, exist_ok=True)
     directory = root / f"{export.top}-{'t' if counted else 'p'}-{key}"
-    with open(root / f".{directory.name}.lock", "w") as lock:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / f".{directory.name}.lock", "w")
+    except OSError as error:
+        raise UserError(f"build folder {root}: cannot write ({error.strerror or error}); "
+                        f"set ACCEL_BUILD_DIR to a writable folder") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "model.txt").exists():
             print(f"accel: compiling {export.top} with Verilator{' (toggle counting)' if counted else ''}, "

@@ -45,12 +45,13 @@ def add_arguments(parser):
 
 
 def _shape(text):
+    from ..hmma import MAX_ARRAY_DIM
     try:
         shape = tuple(int(x) for x in text.split(","))
     except ValueError:
         shape = ()
-    if len(shape) != 3 or min(shape) < 1 or max(shape) > 16:
-        raise UserError(f"--shape must be three integers M,N,K in 1..16, not {text!r}")
+    if len(shape) != 3 or min(shape) < 1 or max(shape) > MAX_ARRAY_DIM:
+        raise UserError(f"--shape must be three integers M,N,K in 1..{MAX_ARRAY_DIM}, not {text!r}")
     return shape
 
 
@@ -64,6 +65,8 @@ def _check(args):
             raise UserError(f"--{option.replace('_', '-')} must be at least 2, not {getattr(args, option)}")
     if not 0.0 <= args.density <= 1.0:
         raise UserError(f"--density must lie in [0, 1], not {args.density}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be at least 0, not {args.seed}")
     return shape
 
 

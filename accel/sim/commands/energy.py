@@ -34,9 +34,13 @@ def run(args):
     for option in ("ops", "instructions"):
         if getattr(args, option) < 1:
             raise UserError(f"--{option} must be at least 1, not {getattr(args, option)}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be at least 0, not {args.seed}")
     if args.plot and not args.sweep:
         raise UserError("--plot needs --sweep")
     if args.plot:
+        if not args.plot.lower().endswith(".png"):
+            raise UserError(f"--plot {args.plot}: the plot is a PNG image; give a name ending in .png")
         check_output(args.plot)
     result = {"table": studies.overhead_table(ops=args.ops, instructions=args.instructions, seed=args.seed)}
     if args.calibrate:

@@ -6,12 +6,11 @@ from ...golden import fp
 from ...golden.hmma import GATING_STYLES
 from ..backends import BACKENDS
 from ..errors import CheckFailed, UserError
-from ..hmma import check_operands, run_hmma
+from ..hmma import MAX_ARRAY_DIM, check_operands, run_hmma
 from ..npzio import check_output, load_npz, save_npz
 from ..report import Progress, print_json, print_table
 
 NAME = "hmma"
-MAX_ARRAY_DIM = 8  # an 8x8x8 array already has 512 multiplier and 512 adder lanes
 HELP = "D = A·B + C on the HMMA array: OPS.npz (a, b float16 [N,4,4], c float32 [N,4,4]) -> RES.npz (d)"
 
 

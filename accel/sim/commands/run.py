@@ -7,7 +7,7 @@ from ...golden.hmma import GATING_STYLES
 from ..backends import BACKENDS
 from ..errors import CheckFailed, UserError
 from ..hmma import run_hmma
-from ..npzio import check_output_dir, write_atomic
+from ..npzio import check_output_dir, write_all_atomic
 from ..report import Progress, print_columns, print_json
 from ..workloads import hmma_operands
 
@@ -21,6 +21,9 @@ WORKLOADS = {
     "hmma-dense": ("HMMA instructions on dense random operands",
                    dict(n=16, weight_density=1.0, act_density=1.0, seed=2018)),
 }
+
+#: The files ``accel run`` writes into its --out folder.
+OUTPUTS = ("results.json", "energy.png")
 
 
 def add_arguments(parser):
@@ -64,7 +67,8 @@ def _write_json(path, obj):
 def run(args):
     if args.workload not in WORKLOADS:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
-    check_output_dir(args.out)
+    check_output_dir(args.out, files=OUTPUTS)
+    results_path, plot_path = (os.path.join(args.out, name) for name in OUTPUTS)
     description, generator = WORKLOADS[args.workload]
     a, b, c = hmma_operands(**generator)
     styles = {}
@@ -75,16 +79,15 @@ def run(args):
               "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
     try:
         os.makedirs(args.out, exist_ok=True)
-        write_atomic(os.path.join(args.out, "results.json"), lambda path: _write_json(path, result))
-        write_atomic(os.path.join(args.out, "energy.png"),
-                     lambda path: plot_energy_by_unit(styles, path, description))
+        write_all_atomic({results_path: lambda path: _write_json(path, result),
+                          plot_path: lambda path: plot_energy_by_unit(styles, path, description)})
     except OSError as error:
         raise UserError(f"--out {args.out}: cannot write ({error.strerror or error})") from None
     if args.json:
         print_json(result)
     else:
         print_columns(f"accel run: {description} ({args.backend})", styles)
-        print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'energy.png')}")
+        print(f"wrote {results_path} and {plot_path}")
     if not result["bit_exact"]:
         raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
     return 0
