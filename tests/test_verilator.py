@@ -273,6 +273,8 @@ def test_bench_json_has_the_figures(capsys):
     (["--gating", "maybe"], "--gating must be one of"),
     (["--verilator-instructions", "1"], "at least 2"),
     (["--density", "2"], "--density must lie in"),
+    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--shape", "16,1,1"], "M,N,K in 1..8"),
 ])
 def test_bench_bad_options_exit_2(argv, message, capsys):
     from accel.sim.cli import main
