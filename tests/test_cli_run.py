@@ -62,3 +62,18 @@ def test_run_rejects_an_output_directory_it_cannot_create(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path / "file" / "sub")]) == 2
     err = capsys.readouterr().err
     assert "cannot create or write in" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reader_closing_the_pipe_early_ends_the_command_quietly():
+    import os
+    import subprocess
+    import sys
+    read_end, write_end = os.pipe()
+    os.close(read_end)          # nobody will read: the first write fails with a broken pipe
+    try:
+        done = subprocess.run([sys.executable, "-m", "accel.sim.cli", "energy", "--json", "--ops", "1",
+                               "--instructions", "1"], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""

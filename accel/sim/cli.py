@@ -3,11 +3,12 @@
 Every sub-command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 A :class:`UserError` raised anywhere below becomes one line on stderr and exit status 2, so bad input
 never ends in a traceback; a :class:`CheckFailed` (a run that disagrees with its reference) becomes one
-line and exit status 1.
+line and exit status 1. A reader that closes the pipe early ends the command quietly (status 141).
 """
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -38,7 +39,9 @@ def build_parser():
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args) or 0
+        status = args.handler(args) or 0
+        sys.stdout.flush()      # a closed pipe shows here, not at exit
+        return status
     except UserError as error:
         print(f"accel: error: {error}", file=sys.stderr)
         return 2
@@ -48,6 +51,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("accel: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``accel ... | head``): stop quietly, as a command killed by SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

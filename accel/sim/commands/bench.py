@@ -41,7 +41,7 @@ def add_arguments(parser):
                         help="instructions for Verilator (default 50000)")
     parser.add_argument("--density", type=float, default=0.3, metavar="D",
                         help="share of non-zero operands, weights and activations (default 0.3)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the operands (default 1)")
 
 
 def _shape(text):

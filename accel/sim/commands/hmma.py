@@ -11,12 +11,13 @@ from ..npzio import check_output, load_npz, save_npz
 from ..report import Progress, print_json, print_table
 
 NAME = "hmma"
-HELP = "D = A·B + C on the HMMA array: OPS.npz (a, b float16 [N,4,4], c float32 [N,4,4]) -> RES.npz (d)"
+HELP = ("D = A·B + C on the HMMA array: OPS.npz (a float16 [N,M,K], b float16 [N,K,P], c float32 [N,M,P]; "
+        "the tensor core's shape is [N,4,4]) -> RES.npz (d float32 [N,M,P])")
 
 
 def add_arguments(parser):
     parser.add_argument("--in", dest="inp", required=True, metavar="OPS.npz", help="operands a, b, c")
-    parser.add_argument("--out", required=True, metavar="RES.npz", help="where d float32 [N,4,4] goes")
+    parser.add_argument("--out", required=True, metavar="RES.npz", help="where d float32 [N,M,P] goes")
     parser.add_argument("--backend", default="pysim", choices=list(BACKENDS))
     parser.add_argument("--gating", choices=GATING_STYLES, default=None,
                         help="zero gating style (default hold: frozen lines)")
