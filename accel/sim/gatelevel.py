@@ -177,21 +177,9 @@ class GateNetlist:
 
         for g in range(len(gates)):
             level_of(g)
-        groups = {}
-        for g, (kind, ins, out) in enumerate(gates):
-            groups.setdefault((level[g], kind), []).append((ins, out))
-        self.steps = []
-        for (lvl, kind) in sorted(groups):
-            members = groups[(lvl, kind)]
-            ins = tuple(np.array([m[0][k] for m in members], dtype=np.int64) for k in range(len(members[0][0])))
-            outs = np.array([m[1] for m in members], dtype=np.int64)
-            self.steps.append((_GATES[kind][1], ins, outs))
-        # the same gates grouped by kind only, for unit-delay evaluation (every gate at once per time step)
-        self.kind_steps = []
-        for kind in sorted({kind for kind, _, _ in gates}):
-            members = [(ins, out) for k, ins, out in gates if k == kind]
-            ins = tuple(np.array([m[0][k] for m in members], dtype=np.int64) for k in range(len(members[0][0])))
-            self.kind_steps.append((_GATES[kind][1], ins, np.array([m[1] for m in members], dtype=np.int64)))
+        # zero delay: level by level; unit delay: every gate at once per time step, so grouped by kind only
+        self.steps = _vectorised(gates, key=lambda g: (level[g], gates[g][0]))
+        self.kind_steps = _vectorised(gates, key=lambda g: gates[g][0])
         self.depth = 1 + max(level, default=-1)
         # initial register values from the wires' init attributes (Amaranth reset values)
         self.named = {}
@@ -297,6 +285,20 @@ class GateNetlist:
         """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
         bits = [self._port_bits(n) for n, (d, _) in self.ports.items() if d == "input"]
         return np.unique(np.concatenate(bits)) if bits else np.zeros(0, dtype=np.int64)
+
+
+def _vectorised(gates, key):
+    """Gates grouped by ``key(index)`` (which includes the kind), in key order, as (function, input net
+    arrays, output net array) steps that evaluate one group with one numpy call."""
+    groups = {}
+    for g, (kind, ins, out) in enumerate(gates):
+        groups.setdefault(key(g), []).append((kind, ins, out))
+    steps = []
+    for k in sorted(groups):
+        members = groups[k]
+        ins = tuple(np.array([m[1][pin] for m in members], dtype=np.int64) for pin in range(len(members[0][1])))
+        steps.append((_GATES[members[0][0]][1], ins, np.array([m[2] for m in members], dtype=np.int64)))
+    return steps
 
 
 def _load_conditions(d, q, gates, driven_by):
