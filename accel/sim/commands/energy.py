@@ -24,7 +24,8 @@ def add_arguments(parser):
                         help="add the multiplier energy check at 10%% weights x 30%% activations")
     parser.add_argument("--gate-level", action="store_true",
                         help="add RTL-level against gate-level toggles for fp16_mul and fp32_add; with "
-                             "--sparsity, also run the sparsity check on the multiplier lane's gate netlist")
+                             "--sparsity, also run the sparsity check on the multiplier lane's gate netlist "
+                             "(zero delay, unit delay with glitches, and with its clock ungated or gated)")
     parser.add_argument("--sweep", action="store_true",
                         help="add the HMMA energy against density sweep (slow: about two minutes)")
     parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot to PNG")
