@@ -60,6 +60,16 @@ def test_unknown_unit_is_user_error():
         energy.unit_operands("fp16_mul", 4, density_a=1.5)
 
 
+def test_cli_text_shows_the_sparsity_check_as_a_table(capsys, monkeypatch):
+    check = studies.sparsity_check(ops=60)
+    monkeypatch.setattr(studies, "sparsity_check", lambda **options: check)
+    assert main(["energy", "--sparsity", "--ops", "2", "--instructions", "1"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if "hold / none / useful" in line]
+    assert float(row.split()[-1]) == pytest.approx(check["hold_over_ideal"], abs=5e-4)
+    assert "rtl" in out and "{" not in out      # a table, not a JSON dump
+
+
 def test_cli_table(capsys):
     assert main(["energy", "--json", "--ops", "8", "--instructions", "2"]) == 0
     out = json.loads(capsys.readouterr().out)

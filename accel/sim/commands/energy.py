@@ -5,7 +5,7 @@ import json
 from .. import energy, studies
 from ..errors import UserError
 from ..npzio import check_output, write_atomic
-from ..report import print_json
+from ..report import print_columns, print_json, print_table
 
 NAME = "energy"
 HELP = "energy-and-overhead table (HFMA, HDP4A, HMMA) measured on the HMMA array, beside Dally's figures"
@@ -71,7 +71,31 @@ def run(args):
         print(f"{name:<6} {shape:>6} {row['math_pj']:>8.2f} {row['array_other_pj']:>15.2f} {row['overhead_pj']:>12.1f} "
               f"{row['overhead_pct']:>11.1f} {row['overhead_incl_array_pct']:>14.1f}   "
               f"{row['dally_math_pj']:>9.1f} {row['dally_overhead_pct']:>8.0f}")
-    for key in ("calibration", "sparsity", "gate_level", "sweep"):
-        if key in result:
-            print(f"{key}: {json.dumps(result[key])}")
+    if "sparsity" in result:
+        _print_sparsity(result["sparsity"])
+    if "calibration" in result:
+        print_table("calibration", result["calibration"])
+    if "gate_level" in result:
+        print_columns("RTL against gate level, random data", result["gate_level"])
+    if "sweep" in result:
+        print(f"sweep: {json.dumps(result['sweep'])}")
     return 0
+
+
+_SPARSITY_ROWS = {"hold / none": "hold_ratio_to_none", "hold / none / useful (criterion <= 2.5)": "hold_over_ideal",
+                  "hold per useful op / dense op": "hold_per_useful_over_dense",
+                  "none per op / dense op": "none_per_op_over_dense"}
+
+
+def _print_sparsity(check):
+    """The 10 % x 30 % multiplier check, one column per level of the model."""
+    levels = {"rtl": {**check, "hold_ratio_to_none": check["gating"]["hold"]["ratio_to_none"]}}
+    gate = check.get("gate_level")
+    if gate:
+        levels["gate"] = {**gate, "hold_ratio_to_none": gate["gating"]["hold"]["ratio_to_none"]}
+        levels["gate, glitches"] = gate["with_glitches"]
+        levels["gate + clock gated"] = gate["with_clock"]["clock_gated"]
+    print_columns(f"multiplier energy check: {check['ops']} multiplies, weights {check['weight_density']:.0%} x "
+                  f"activations {check['act_density']:.0%} non-zero, useful fraction {check['useful_fraction']}",
+                  {name: {row: level[key] for row, key in _SPARSITY_ROWS.items() if key in level}
+                   for name, level in levels.items()})
