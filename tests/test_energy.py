@@ -231,3 +231,39 @@ def test_sparse_bits_rejects_bad_format_and_density():
         sparse_bits(4, 0.5, np.random.default_rng(0), fp.BF16)
     with pytest.raises(ValueError, match="1.5"):
         sparse_bits(4, 1.5, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------------ array at gate level
+
+def test_array_gate_level_splits_energy_by_lane_and_gates_the_clock():
+    r = studies.array_gate_level(shape=(2, 2, 2), instructions=4, gatings=("none", "hold"))
+    none, hold = r["gating"]["none"], r["gating"]["hold"]
+    for run in (none, hold):
+        for key in ("switching_pj", "clock_pj", "clock_gated_pj"):
+            assert run[key] == pytest.approx(sum(c[key] for c in run["by_class"].values()))
+        assert all(c["switching_pj"] > 0 and c["clock_pj"] > 0 for c in run["by_class"].values())
+    # frozen lines: the multiplier lanes switch less, and with clock gates their registers take fewer edges
+    assert hold["by_class"]["mul"]["switching_pj"] < none["by_class"]["mul"]["switching_pj"]
+    assert hold["by_class"]["mul"]["clock_gated_pj"] < hold["by_class"]["mul"]["clock_pj"] / 2
+    ratios = r["ratios"]
+    assert ratios["array, clock gated"]["hold_ratio_to_none"] < ratios["array, clock ungated"]["hold_ratio_to_none"]
+
+
+def test_array_gate_level_checks_results_against_golden(monkeypatch):
+    import accel.golden.hmma as golden
+    real = golden.hmma
+    monkeypatch.setattr(golden, "hmma", lambda a, b, c, gating: real(a, b, c, gating) ^ 1)
+    with pytest.raises(RuntimeError, match="disagrees with the golden model"):
+        studies.array_gate_level(shape=(2, 2, 2), instructions=4, gatings=("hold",))
+
+
+def test_cli_text_shows_the_array_gate_level_tables(capsys, monkeypatch):
+    study = studies.array_gate_level(shape=(2, 2, 2), instructions=4, gatings=("none", "hold"))
+    monkeypatch.setattr(studies, "array_gate_level", lambda: study)
+    assert main(["energy", "--array-gate-level", "--ops", "2", "--instructions", "1"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.strip().startswith("hold / none / useful")]
+    assert float(row.split()[-1]) == pytest.approx(study["ratios"]["array, clock gated"]["hold_over_ideal"], abs=5e-4)
+    (mul,) = [line for line in out.splitlines() if line.split()[:2] == ["mul", "switching"] and len(line.split()) == 4]
+    assert [float(v) for v in mul.split()[-2:]] == pytest.approx(
+        [study["gating"][g]["by_class"]["mul"]["switching_pj"] for g in ("none", "hold")], abs=5e-4)

@@ -18,8 +18,10 @@ clock-pin loads per cycle as an integrated clock gate (ICG) would deliver them: 
 load per cycle for its ICG; every other flip-flop is clocked every cycle.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from ..synth.errors import SynthError
 from ..synth.tools import run_yosys
+from .npzio import write_atomic
 
 __all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS", "LaneReplay",
            "mul_lane_netlist", "replay_mul_lane"]
@@ -49,22 +52,52 @@ stat
 write_json {json}
 """
 
+# each submodule synthesized on its own, then flattened: every cell keeps its instance as a name prefix
+_HIERARCHICAL_SCRIPT = """\
+read_rtlil {il}
+hierarchy -top top
+synth -top top
+async2sync
+dffunmap
+flatten
+opt_clean -purge
+stat
+write_json {json}
+"""
 
-def synthesize_gates(dut):
-    """Synthesize ``dut`` (an Amaranth component) to generic gates; returns the Yosys JSON netlist (a dict)."""
+
+def synthesize_gates(dut, *, hierarchical=False, cache=False):
+    """Synthesize ``dut`` (an Amaranth component) to generic gates; returns the Yosys JSON netlist (a dict).
+
+    ``hierarchical``: optimise each submodule on its own and flatten afterwards, so that every cell is named
+    ``$flatten\\<instance>.<cell>`` (:attr:`GateNetlist.owner`); the default optimises across the whole design.
+    ``cache``: keep the netlist under ``build/gates/``, keyed by the design's RTLIL and the script, and reuse
+    it (the 4x4x4 array takes minutes to synthesize)."""
     from amaranth.back import rtlil
     text = rtlil.convert(dut, name="top")
+    script = (_HIERARCHICAL_SCRIPT if hierarchical else _SCRIPT).format(il="top.il", json="top.json")
+    cached = None
+    if cache:
+        from .verilator import build_root
+        key = hashlib.sha256((text + script).encode()).hexdigest()[:20]
+        cached = build_root() / "gates" / f"{key}.json"
+        if cached.exists():
+            with open(cached) as f:
+                return json.load(f)
     with tempfile.TemporaryDirectory(prefix="accel-gates-") as tmp:
         with open(os.path.join(tmp, "top.il"), "w") as f:
             f.write(text)
         with open(os.path.join(tmp, "synth.ys"), "w") as f:
-            f.write(_SCRIPT.format(il="top.il", json="top.json"))
+            f.write(script)
         try:
             run_yosys("synth.ys", tmp)
         except SynthError as error:   # the log goes with the temporary folder: keep its end
             log = os.path.join(tmp, "yosys.log")
             tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
             raise RuntimeError(f"{error}\n{tail}") from None
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(str(cached), lambda path: shutil.copyfile(os.path.join(tmp, "top.json"), path))
         with open(os.path.join(tmp, "top.json")) as f:
             return json.load(f)
 
@@ -95,9 +128,10 @@ _CONST = {"0": 0, "1": 1, "x": 0, "z": 0}
 class GateToggles:
     """Gate-level result: ``total`` toggles over all nets, ``nets`` (one-bit nets), ``gates`` (cells),
     ``dffs``, ``per_net`` counts (numpy, by net index), ``named``: RTL signal name -> per-bit counts for the
-    nets that kept an RTL name, ``samples``, the ``outputs`` sampled per cycle (port name -> list), and
-    ``clock_loads``: clock-pin loads over the counted cycles with clock gating (flip-flops clocked plus one
-    per clock gate per cycle; ``dffs x samples`` without it)."""
+    nets that kept an RTL name, ``samples``, the ``outputs`` sampled per cycle (port name -> list),
+    ``flop_clocks``: clock edges each flip-flop took with clock gating (numpy, in netlist flip-flop order), and
+    ``clock_loads``: clock-pin loads over the counted cycles with clock gating (those edges plus one per clock
+    gate per cycle; ``dffs x samples`` without gating)."""
 
     total: int
     nets: int
@@ -107,6 +141,7 @@ class GateToggles:
     named: dict
     samples: int
     outputs: dict
+    flop_clocks: object
     clock_loads: int
 
 
@@ -136,12 +171,16 @@ class GateNetlist:
         self.dff_d, self.dff_q = [], []
         driven_by = {}
         gates = []
-        for cell in cells:
+        # owner: the submodule instance whose cell drives a net ("" for the top, its ports and constants)
+        owner_ids = {"": 0}
+        self.owner = np.zeros(self.n_nets, dtype=np.int64)
+        for name, cell in module["cells"].items():
             kind = cell["type"]
             conn = cell["connections"]
             if kind == "$_DFF_P_":
+                out = idx(conn["Q"][0])
                 self.dff_d.append(idx(conn["D"][0]))
-                self.dff_q.append(idx(conn["Q"][0]))
+                self.dff_q.append(out)
             elif kind in _GATES:
                 pins, _ = _GATES[kind]
                 out = idx(conn["Y"][0])
@@ -149,6 +188,8 @@ class GateNetlist:
                 driven_by[out] = len(gates) - 1
             else:
                 raise RuntimeError(f"gate-level netlist has an unsupported cell type {kind!r}")
+            self.owner[out] = owner_ids.setdefault(_instance(name), len(owner_ids))
+        self.owners = list(owner_ids)
         self.n_gates = len(gates)
         self.n_dffs = len(self.dff_d)
         self._group_clocks(gates, driven_by)
@@ -197,27 +238,32 @@ class GateNetlist:
         """Find each flip-flop's load conditions and group the flip-flops that share them (see module doc).
 
         Sets ``clock_gates`` (ICGs), ``gated_dffs`` (flip-flops behind them), ``free_dffs`` (clocked every
-        cycle) and the arrays the simulation evaluates the conditions with."""
-        groups = {}
-        for d, q in zip(self.dff_d, self.dff_q):
-            key = _load_conditions(int(d), int(q), gates, driven_by)
-            groups[key] = groups.get(key, 0) + 1
-        gated = [(key, n) for key, n in groups.items() if key is not None and n >= ICG_MIN_FLOPS]
+        cycle), ``flop_group`` (each flip-flop's clock gate, -1 for none), ``gate_owner`` (the owner of each
+        clock gate's first flip-flop) and the arrays the simulation evaluates the conditions with."""
+        keys = [_load_conditions(int(d), int(q), gates, driven_by) for d, q in zip(self.dff_d, self.dff_q)]
+        sizes = {}
+        for key in keys:
+            sizes[key] = sizes.get(key, 0) + 1
+        gated = [key for key, n in sizes.items() if key is not None and n >= ICG_MIN_FLOPS]
+        group_of = {key: g for g, key in enumerate(gated)}
+        self.flop_group = np.array([group_of.get(key, -1) for key in keys], dtype=np.int64)
         self.clock_gates = len(gated)
-        self.gated_dffs = sum(n for _, n in gated)
+        self.gated_dffs = int((self.flop_group >= 0).sum())
         self.free_dffs = self.n_dffs - self.gated_dffs
-        self.gate_sizes = np.array([n for _, n in gated], dtype=np.int64)
-        conditions = [(g, net, polarity) for g, (key, _) in enumerate(gated) for net, polarity in key]
+        first_flop = {g: i for i, g in reversed(list(enumerate(self.flop_group))) if g >= 0}
+        self.gate_owner = np.array([self.owner[self.dff_q[first_flop[g]]] for g in range(len(gated))], dtype=np.int64)
+        conditions = [(g, net, polarity) for g, key in enumerate(gated) for net, polarity in key]
         self.cond_group = np.array([c[0] for c in conditions], dtype=np.int64)
         self.cond_net = np.array([c[1] for c in conditions], dtype=np.int64)
         self.cond_polarity = np.array([c[2] for c in conditions], dtype=np.uint8)
 
-    def clock_loads(self, values):
-        """Clock-pin loads in one cycle with net ``values``: free flip-flops, the gated groups whose enable or
-        reset is active, and one per clock gate."""
-        active = np.zeros(self.clock_gates, dtype=bool)
+    def clocked(self, values):
+        """Which flip-flops take a clock edge in a cycle with net ``values``: the ungated ones and those
+        behind a clock gate whose enable or reset is active."""
+        active = np.zeros(self.clock_gates + 1, dtype=bool)
+        active[-1] = True                      # flop_group -1: no clock gate, clocked every cycle
         np.logical_or.at(active, self.cond_group, values[self.cond_net] == self.cond_polarity)
-        return self.free_dffs + int(self.gate_sizes[active].sum()) + self.clock_gates
+        return active[self.flop_group]
 
     def _port_bits(self, name):
         if name not in self.ports:
@@ -240,7 +286,7 @@ class GateNetlist:
         v = self.init.copy()
         prev = None
         per_net = np.zeros(self.n_nets, dtype=np.int64)
-        clock_loads = 0
+        flop_clocks = np.zeros(self.n_dffs, dtype=np.int64)
         sampled_out = {n: [] for n in outputs}
         for cycle in range(cycles):
             for name, bits in ports.items():
@@ -257,15 +303,16 @@ class GateNetlist:
                     per_net += v != prev
             prev = v.copy()
             if cycle >= count_from:
-                clock_loads += self.clock_loads(v)
+                flop_clocks += self.clocked(v)
             for n, (_, bits) in outputs.items():
                 sampled_out[n].append(int(sum(int(x) << k for k, x in enumerate(v[bits]))))
             v[self.dff_q] = v[self.dff_d]
         per_net[:2] = 0
         named = {n: per_net[b] for n, b in self.named.items()}
+        samples = cycles - min(count_from, cycles)
         return GateToggles(total=int(per_net.sum()), nets=self.n_nets - 2, gates=self.n_gates, dffs=self.n_dffs,
-                           per_net=per_net, named=named, samples=cycles - min(count_from, cycles),
-                           outputs=sampled_out, clock_loads=clock_loads)
+                           per_net=per_net, named=named, samples=samples, outputs=sampled_out,
+                           flop_clocks=flop_clocks, clock_loads=int(flop_clocks.sum()) + self.clock_gates * samples)
 
     def _settle_unit_delay(self, v, per_net):
         """Settle the gates from ``v`` one gate delay per step, adding every net transition to ``per_net``;
@@ -285,6 +332,13 @@ class GateNetlist:
         """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
         bits = [self._port_bits(n) for n, (d, _) in self.ports.items() if d == "input"]
         return np.unique(np.concatenate(bits)) if bits else np.zeros(0, dtype=np.int64)
+
+
+def _instance(cell_name):
+    """The submodule instance a flattened cell came from (``$flatten\\mul_0_0_0.$abc$...`` -> ``mul_0_0_0``),
+    or "" for the top's own cells."""
+    prefix = "$flatten\\"
+    return cell_name[len(prefix):].split(".", 1)[0] if cell_name.startswith(prefix) else ""
 
 
 def _vectorised(gates, key):

@@ -22,7 +22,7 @@ from .gatelevel import GateNetlist, replay_mul_lane, synthesize_gates
 from .hmma import run_hmma
 from .workloads import hmma_operands
 
-__all__ = ["sparsity_check", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
+__all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
            "plot_sweep"]
 
 
@@ -133,6 +133,94 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
                                           "hold_ratio_to_none": round(ratio, 4),
                                           "hold_over_ideal": round(ratio / useful, 3) if useful else None}
     return result
+
+
+#: The gate-level classes of the array: the multiplier lanes, the adder lanes, and everything around them.
+ARRAY_GATE_CLASSES = ("mul", "add", "other")
+
+
+def _array_class(instance):
+    """The gate-level class of a submodule instance of the HMMA array (``mul_0_1_2`` -> ``mul``)."""
+    lane = instance.split("_", 1)[0]
+    return lane if lane in ("mul", "add") else "other"
+
+
+def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, act_density=0.3, seed=2018,
+                     gatings=("none", "and", "hold")):
+    """The HMMA array at gate level on sparse data under each gating style: where the energy goes, with the
+    clock ungated and clock-gated.
+
+    ``instructions`` HMMA instructions (:func:`~accel.sim.workloads.hmma_operands`; the defaults are ``accel
+    run``'s workload) stream back to back, fill and drain included, through the array synthesized to gates
+    hierarchically (each net belongs to a multiplier lane, an adder lane or the array around them; netlists
+    cached under ``build/gates``); the results must equal the golden model's (RuntimeError otherwise).
+    Per style and class (:data:`ARRAY_GATE_CLASSES`): ``switching_pj`` (each net toggle ``E_NET_PJ``, a
+    flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no wire model, so no long-line factor),
+    ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.gatelevel` clock
+    gates). ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
+    the multipliers with their gated clock, and the whole array with its clock ungated and gated.
+    """
+    from ..golden.hmma import hmma as golden_hmma
+    from ..hw.hmma import HMMA
+    from .hmma import instruction_words, result_words_to_d
+    m, n, k = shape
+    a, b, c = hmma_operands(instructions, m=m, k=k, p=n, weight_density=weight_density,
+                            act_density=act_density, seed=seed)
+    useful = float(np.mean(~skipped_products(a, b)))
+    result = {"shape": list(shape), "instructions": instructions, "weight_density": weight_density,
+              "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4), "gating": {}}
+    for gating in gatings:
+        dut = HMMA(m=m, n=n, k=k, gating=gating)
+        netlist = GateNetlist(synthesize_gates(dut, hierarchical=True, cache=True))
+        words = instruction_words(dut, a, b, c, gating)
+        cycles = instructions + dut.latency + 2
+        run = netlist.simulate({"rst": [0] * cycles, "o__ready": [1] * cycles,
+                                "i__valid": [int(t < instructions) for t in range(cycles)],
+                                "i__payload": [int(words[min(t, instructions - 1)]) for t in range(cycles)]})
+        outputs = [w for w, valid in zip(run.outputs["o__payload"], run.outputs["o__valid"]) if valid]
+        if len(outputs) != instructions or \
+                not np.array_equal(result_words_to_d(dut, outputs), golden_hmma(a, b, c, gating)):
+            raise RuntimeError(f"gate-level netlist of the {gating} HMMA array disagrees with the golden model")
+        result["gating"][gating] = _array_energy(netlist, run)
+    if "none" in result["gating"] and "hold" in result["gating"]:
+        result["ratios"] = _array_ratios(result["gating"], useful)
+    return result
+
+
+def _array_energy(netlist, run):
+    """Switching and clock pJ by class of one gate-level array run."""
+    owner_class = np.array([ARRAY_GATE_CLASSES.index(_array_class(o)) for o in netlist.owners])
+    net_class, flop_class = owner_class[netlist.owner], owner_class[netlist.owner[netlist.dff_q]]
+    own = run.per_net.astype(float)
+    own[netlist.input_nets()] = 0
+    own[netlist.dff_q] *= FLOP_NET_EQUIV
+    gate_class = owner_class[netlist.gate_owner]
+    spent = {"gates": netlist.n_gates, "dffs": netlist.n_dffs, "clock_gates": netlist.clock_gates,
+             "cycles": run.samples, "by_class": {}}
+    for index, name in enumerate(ARRAY_GATE_CLASSES):
+        flops = flop_class == index
+        spent["by_class"][name] = {
+            "switching_pj": float(own[net_class == index].sum() * E_NET_PJ),
+            "clock_pj": float(flops.sum() * run.samples * CLOCK_PJ_PER_REG_BIT),
+            "clock_gated_pj": float((run.flop_clocks[flops].sum() + (gate_class == index).sum() * run.samples)
+                                    * CLOCK_PJ_PER_REG_BIT)}
+    for key in ("switching_pj", "clock_pj", "clock_gated_pj"):
+        spent[key] = sum(c[key] for c in spent["by_class"].values())
+    return spent
+
+
+def _array_ratios(gatings, useful):
+    """hold / none, and that over the useful fraction, for the multipliers and the whole array."""
+    def measures(g):
+        mul = g["by_class"]["mul"]
+        return {"mul switching": mul["switching_pj"],
+                "mul switching + clock gated": mul["switching_pj"] + mul["clock_gated_pj"],
+                "array, clock ungated": g["switching_pj"] + g["clock_pj"],
+                "array, clock gated": g["switching_pj"] + g["clock_gated_pj"]}
+    hold, none = measures(gatings["hold"]), measures(gatings["none"])
+    return {name: {"hold_pj": round(hold[name], 3), "none_pj": round(none[name], 3),
+                   "hold_ratio_to_none": round(hold[name] / none[name], 4),
+                   "hold_over_ideal": round(hold[name] / none[name] / useful, 3)} for name in hold}
 
 
 #: The talk's three instructions as HMMA array shapes (m, n, k): D[m x n] = A[m x k] . B[k x n] + C.

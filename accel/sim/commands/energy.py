@@ -26,6 +26,10 @@ def add_arguments(parser):
                         help="add RTL-level against gate-level toggles for fp16_mul and fp32_add; with "
                              "--sparsity, also run the sparsity check on the multiplier lane's gate netlist "
                              "(zero delay, unit delay with glitches, and with its clock ungated or gated)")
+    parser.add_argument("--array-gate-level", action="store_true",
+                        help="add the 4x4x4 array at gate level on accel run's sparse workload, each gating style, "
+                             "energy by lane class with the clock ungated and gated (the first run synthesizes "
+                             "for about four minutes; netlists are cached under build/gates)")
     parser.add_argument("--sweep", action="store_true",
                         help="add the HMMA energy against density sweep (slow: about two minutes)")
     parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot to PNG")
@@ -51,6 +55,8 @@ def run(args):
     if args.gate_level:
         from ..gatelevel import compare_unit
         result["gate_level"] = {u: compare_unit(u, n_ops=128, gating="none") for u in ("fp16_mul", "fp32_add")}
+    if args.array_gate_level:
+        result["array_gate_level"] = studies.array_gate_level()
     if args.sweep:
         result["sweep"] = studies.density_sweep()
         if args.plot:
@@ -77,6 +83,8 @@ def run(args):
         print_table("calibration", result["calibration"])
     if "gate_level" in result:
         print_columns("RTL against gate level, random data", result["gate_level"])
+    if "array_gate_level" in result:
+        _print_array_gate_level(result["array_gate_level"])
     if "sweep" in result:
         print(f"sweep: {json.dumps(result['sweep'])}")
     return 0
@@ -85,6 +93,21 @@ def run(args):
 _SPARSITY_ROWS = {"hold / none": "hold_ratio_to_none", "hold / none / useful (criterion <= 2.5)": "hold_over_ideal",
                   "hold per useful op / dense op": "hold_per_useful_over_dense",
                   "none per op / dense op": "none_per_op_over_dense"}
+
+
+def _print_array_gate_level(study):
+    """pJ by class and clocking per gating style, then hold against none."""
+    shape = "x".join(map(str, study["shape"]))
+    print_columns(f"{shape} array at gate level: {study['instructions']} instructions, weights "
+                  f"{study['weight_density']:.0%} x activations {study['act_density']:.0%} non-zero, useful "
+                  f"fraction {study['useful_fraction']}; pJ",
+                  {gating: {f"{cls} {key.removesuffix('_pj').replace('_', ' ')}": value
+                            for cls, values in run["by_class"].items() for key, value in values.items()}
+                   for gating, run in study["gating"].items()})
+    if "ratios" in study:
+        print_columns("hold against none", {name: {"hold / none": r["hold_ratio_to_none"],
+                                                   "hold / none / useful": r["hold_over_ideal"]}
+                                            for name, r in study["ratios"].items()})
 
 
 def _print_sparsity(check):
