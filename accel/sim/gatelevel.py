@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -90,8 +91,11 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
             f.write(text)
         with open(os.path.join(tmp, "synth.ys"), "w") as f:
             f.write(script)
+        if cached is not None:      # a cached synthesis is a slow one: say what is happening
+            _say(f"accel: synthesizing {type(dut).__name__} to gates with Yosys, once per design (cached in "
+                 f"{cached.parent}) ...")
         try:
-            run_yosys("synth.ys", tmp)
+            run_yosys("synth.ys", tmp, progress=(lambda line: _say(f"  ... {line}")) if cached else None)
         except SynthError as error:   # the log goes with the temporary folder: keep its end
             log = os.path.join(tmp, "yosys.log")
             tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
@@ -101,6 +105,10 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
             write_atomic(str(cached), lambda path: shutil.copyfile(os.path.join(tmp, "top.json"), path))
         with open(os.path.join(tmp, "top.json")) as f:
             return json.load(f)
+
+
+def _say(line):
+    print(line, file=sys.stderr, flush=True)
 
 
 # cell type -> (input pins in order, function over numpy uint8 arrays)
