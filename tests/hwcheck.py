@@ -1,5 +1,6 @@
 """Shared checks for the FP units and the HMMA array: stimulus with special values, random valid/ready
-back-pressure, a streamed run in the Amaranth simulator and a bit-for-bit comparison with accel.golden.
+back-pressure, a streamed run in the Amaranth simulator and a bit-for-bit comparison with accel.golden;
+and hand-written gate netlists for the gate-level tests.
 """
 
 import numpy as np
@@ -165,3 +166,12 @@ def random_words(rng, dut, n):
     """``n`` random payload words for ``dut.i`` (any bits: for timing checks)."""
     width = len(dut.i.payload.as_value())
     return [int.from_bytes(rng.bytes((width + 7) // 8), "little") & ((1 << width) - 1) for _ in range(n)]
+
+
+def hand_netlist(cells, ports):
+    """A hand-written Yosys JSON netlist of one-bit nets: ``cells`` = name -> (type, {pin: net}),
+    ``ports`` = name -> (direction, net). Nets are integers from 2 (0 and 1 are the constants)."""
+    return {"modules": {"top": {
+        "ports": {n: {"direction": d, "bits": [b]} for n, (d, b) in ports.items()},
+        "cells": {n: {"type": t, "connections": {p: [b] for p, b in pins.items()}} for n, (t, pins) in cells.items()},
+        "netnames": {n: {"bits": [b]} for n, (_, b) in ports.items()}}}}

@@ -1,5 +1,7 @@
 """Toggle counting against hand-computed counts on a tiny two-level design, and the shared signal table."""
 
+import json
+
 import pytest
 from amaranth import Module, Signal
 from amaranth.lib import wiring
@@ -7,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from accel.sim.gatelevel import GateNetlist, synthesize_gates
+from hwcheck import hand_netlist
 from accel.sim.toggles import ToggleCounter, design_of, signal_table, toggles_from_counts, unit_class
 
 
@@ -134,26 +137,25 @@ def test_gate_level_named_nets_match_rtl():
     assert compared >= 4
 
 
-def _netlist(cells, ports):
-    """A hand-written Yosys JSON netlist: ``cells`` = name -> (type, {pin: net}), ``ports`` = name -> (dir, net)."""
-    return {"modules": {"top": {
-        "ports": {n: {"direction": d, "bits": [b]} for n, (d, b) in ports.items()},
-        "cells": {n: {"type": t, "connections": {p: [b] for p, b in pins.items()}} for n, (t, pins) in cells.items()},
-        "netnames": {n: {"bits": [b]} for n, (_, b) in ports.items()}}}}
-
-
 def test_gate_level_glitches_counted_by_hand():
     # y = a XOR NOT(NOT(a)) is 0 once settled, but with one gate delay each, a change of a reaches y at once
     # through the XOR and two steps later through the inverters: y pulses (two transitions) per change of a
-    netlist = GateNetlist(_netlist({"n1": ("$_NOT_", {"A": 2, "Y": 3}), "n2": ("$_NOT_", {"A": 3, "Y": 4}),
-                                    "x": ("$_XOR_", {"A": 2, "B": 4, "Y": 5})},
-                                   {"a": ("input", 2), "y": ("output", 5)}))
+    netlist = GateNetlist(hand_netlist({"n1": ("$_NOT_", {"A": 2, "Y": 3}), "n2": ("$_NOT_", {"A": 3, "Y": 4}),
+                                        "x": ("$_XOR_", {"A": 2, "B": 4, "Y": 5})},
+                                       {"a": ("input", 2), "y": ("output", 5)}))
     a = [0, 1, 1, 0, 0]
     zero_delay = netlist.simulate({"a": a})
     glitchy = netlist.simulate({"a": a}, glitches=True)
     assert zero_delay.outputs["y"] == glitchy.outputs["y"] == [0] * 5
     assert list(zero_delay.per_net[2:6]) == [2, 2, 2, 0]     # a, n1, n2, y: two changes of a
     assert list(glitchy.per_net[2:6]) == [2, 2, 2, 4]
+    # y = a XOR NOT(a) is 1 once settled; after a change of a the XOR sees the new a one step before the new
+    # NOT(a), so y dips for one step: each gate reads the previous step's values, not its neighbours' new ones
+    netlist = GateNetlist(hand_netlist({"n": ("$_NOT_", {"A": 2, "Y": 3}), "x": ("$_XOR_", {"A": 2, "B": 3, "Y": 4})},
+                                       {"a": ("input", 2), "y": ("output", 4)}))
+    glitchy = netlist.simulate({"a": a}, glitches=True)
+    assert glitchy.outputs["y"] == [1] * 5
+    assert list(glitchy.per_net[2:5]) == [2, 2, 4]
 
 
 class Enables(wiring.Component):
@@ -174,6 +176,29 @@ class Enables(wiring.Component):
         m.d.sync += free.eq(~free)
         m.d.comb += self.q.eq(reg | (one << 4) | (free << 5))
         return m
+
+
+def test_gate_level_load_conditions_of_every_polarity():
+    # q1, q2 hold while "hold" is high (the feedback on the mux's B input: loads when the select is low);
+    # q3, q4 load under "en", and are forced to 0 while "run" is low (the constant on the mux's A input)
+    cells = {}
+    for q, d in ((10, 20), (11, 21)):
+        cells[f"m{q}"] = ("$_MUX_", {"A": 4, "B": q, "S": 2, "Y": d})
+        cells[f"f{q}"] = ("$_DFF_P_", {"D": d, "Q": q})
+    for q, d, e in ((12, 22, 32), (13, 23, 33)):
+        cells[f"e{q}"] = ("$_MUX_", {"A": q, "B": 4, "S": 3, "Y": e})
+        cells[f"r{q}"] = ("$_MUX_", {"A": "0", "B": e, "S": 5, "Y": d})
+        cells[f"f{q}"] = ("$_DFF_P_", {"D": d, "Q": q})
+    netlist = GateNetlist(hand_netlist(cells, {"hold": ("input", 2), "en": ("input", 3), "d": ("input", 4),
+                                               "run": ("input", 5), "q": ("output", 13)}))
+    assert (netlist.clock_gates, netlist.gated_dffs, netlist.free_dffs) == (2, 4, 0)
+    hold = [0, 1, 1, 0, 1, 1]
+    en = [1, 0, 1, 0, 0, 0]
+    run = [1, 1, 1, 1, 0, 1]
+    gate = netlist.simulate({"hold": hold, "en": en, "d": [1, 0, 1, 0, 1, 0], "run": run})
+    loads = 2 * sum(1 - h for h in hold) + 2 * sum(e | (1 - r) for e, r in zip(en, run))
+    assert gate.clock_loads == loads + 2 * 6
+    assert gate.outputs["q"] == [0, 1, 1, 1, 1, 0]     # q4: loads 1, 1 (en), held, then forced to 0
 
 
 def test_gate_level_clock_gating_counts_loads_by_hand():
@@ -238,3 +263,17 @@ def test_fp_unit_datapath_registers_ignore_bubbles(unit, gating):
     lane = {k: v for k, v in dense.items() if k.startswith(cls)}
     assert sum(lane.values()) > 0
     assert {k: bubbly[k] for k in lane} == lane
+
+
+def test_gate_netlist_cache_reuses_repairs_and_names_an_unusable_folder(tmp_path, monkeypatch):
+    from accel.sim.errors import UserError
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "build"))
+    first = synthesize_gates(Enables(), cache=True)
+    (entry,) = (tmp_path / "build" / "gates").iterdir()
+    entry.write_text('{"modules": {"top"')          # an interrupted write
+    assert synthesize_gates(Enables(), cache=True) == first
+    assert json.loads(entry.read_text()) == first
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "file"))
+    with pytest.raises(UserError, match="build folder .*file/gates: cannot create"):
+        synthesize_gates(Enables(), cache=True)

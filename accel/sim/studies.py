@@ -18,6 +18,7 @@ from ..golden import fp
 from ..golden.hmma import skipped_products
 from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, FETCH_DECODE_PJ, FLOP_NET_EQUIV,
                      PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
+from .errors import CheckFailed
 from .gatelevel import GateNetlist, replay_mul_lane, synthesize_gates
 from .hmma import run_hmma
 from .workloads import hmma_operands
@@ -72,25 +73,29 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
 def _ratios(result, dense_per_op, key):
     """Fill ``ratio_to_none``, ``hold_over_ideal`` and the two per-op explanations into a sparsity result."""
     gatings = result["gating"]
-    base = gatings["none"][key]
     for g in gatings.values():
-        g["ratio_to_none"] = round(g[key] / base, 4) if base else None
-    useful, ops, n_useful = result["useful_fraction"], result["ops"], result["useful_ops"]
-    ratio = gatings["hold"]["ratio_to_none"]
-    result["hold_over_ideal"] = round(ratio / useful, 3) if useful and ratio is not None else None
-    result["hold_per_useful_over_dense"] = (round(gatings["hold"][key] / n_useful / dense_per_op, 3)
-                                            if n_useful and dense_per_op else None)
-    result["none_per_op_over_dense"] = round(base / ops / dense_per_op, 3) if dense_per_op else None
+        g["ratio_to_none"] = _quotient(g[key], gatings["none"][key], 4)
+    measures = _measure_ratios({g: v[key] for g, v in gatings.items()}, ops=result["ops"],
+                               useful=result["useful_fraction"], n_useful=result["useful_ops"],
+                               dense_per_op=dense_per_op)
+    for name in ("hold_over_ideal", "hold_per_useful_over_dense", "none_per_op_over_dense"):
+        result[name] = measures[name]
 
 
-def _net_ratios(nets, *, ops, useful, n_useful, dense_per_op):
-    """Net-toggle counts by gating -> ratios to ``none``, hold's quotient by the useful fraction, and its two
-    per-op explanations (as :func:`_ratios`)."""
-    none = nets["none"]
-    return {"hold_ratio_to_none": round(nets["hold"] / none, 4), "and_ratio_to_none": round(nets["and"] / none, 4),
-            "hold_over_ideal": round(nets["hold"] / none / useful, 3),
-            "hold_per_useful_over_dense": round(nets["hold"] / n_useful / dense_per_op, 3),
-            "none_per_op_over_dense": round(none / ops / dense_per_op, 3)}
+def _quotient(numerator, denominator, digits):
+    """numerator / denominator rounded, or None when the denominator is 0 (nothing useful, nothing spent)."""
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def _measure_ratios(spent, *, ops, useful, n_useful, dense_per_op):
+    """One measure by gating (net toggles, pJ) -> ratios to ``none``, hold's quotient by the useful fraction,
+    and its two per-op explanations (as :func:`_ratios`)."""
+    none = spent["none"]
+    return {"hold_ratio_to_none": _quotient(spent["hold"], none, 4),
+            "and_ratio_to_none": _quotient(spent["and"], none, 4),
+            "hold_over_ideal": _quotient(spent["hold"], none * useful, 3),
+            "hold_per_useful_over_dense": _quotient(spent["hold"], n_useful * dense_per_op, 3),
+            "none_per_op_over_dense": _quotient(none, ops * dense_per_op, 3)}
 
 
 def _gate_switching_pj(net_toggles, dff_toggles):
@@ -110,6 +115,7 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
             "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
             "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,
             "glitch_net_toggles": r.glitch_net_toggles,
+            "glitch_mul_pj": _gate_switching_pj(r.glitch_net_toggles, r.dff_toggles),
             "gates": r.gate.gates, "dffs": r.gate.dffs,
             "rtl_mul_toggles": r.rtl.by_unit.get("mul", 0),
             "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT,
@@ -121,17 +127,18 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
                        "glitch_net_toggles_per_op": round(dense.glitch_net_toggles / dense_ops, 3),
                        "mul_pj_per_op": round(dense_pj, 4)}
     _ratios(result, dense_pj, "mul_pj")
-    for name, key, dense_nets in (("nets_only", "net_toggles", dense.net_toggles),
-                                  ("with_glitches", "glitch_net_toggles", dense.glitch_net_toggles)):
-        result[name] = _net_ratios({g: v[key] for g, v in result["gating"].items()}, ops=ops, useful=useful,
-                                   n_useful=n_useful, dense_per_op=dense_nets / dense_ops)
+    # flip-flop outputs change only at the clock edge, so their toggles are the same with gate delays
+    dense_glitch_pj = _gate_switching_pj(dense.glitch_net_toggles, dense.dff_toggles)
+    for name, key, dense_total in (("nets_only", "net_toggles", dense.net_toggles),
+                                   ("with_glitches", "glitch_mul_pj", dense_glitch_pj)):
+        result[name] = _measure_ratios({g: v[key] for g, v in result["gating"].items()}, ops=ops, useful=useful,
+                                       n_useful=n_useful, dense_per_op=dense_total / dense_ops)
     result["with_clock"] = {}
     for clocking, key in (("ungated", "clock_pj"), ("clock_gated", "clock_gated_pj")):
         spent = {g: v["mul_pj"] + v[key] for g, v in result["gating"].items()}
-        ratio = spent["hold"] / spent["none"]
         result["with_clock"][clocking] = {"mul_pj": {g: round(e, 3) for g, e in spent.items()},
-                                          "hold_ratio_to_none": round(ratio, 4),
-                                          "hold_over_ideal": round(ratio / useful, 3) if useful else None}
+                                          "hold_ratio_to_none": _quotient(spent["hold"], spent["none"], 4),
+                                          "hold_over_ideal": _quotient(spent["hold"], spent["none"] * useful, 3)}
     return result
 
 
@@ -153,7 +160,7 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
     ``instructions`` HMMA instructions (:func:`~accel.sim.workloads.hmma_operands`; the defaults are ``accel
     run``'s workload) stream back to back, fill and drain included, through the array synthesized to gates
     hierarchically (each net belongs to a multiplier lane, an adder lane or the array around them; netlists
-    cached under ``build/gates``); the results must equal the golden model's (RuntimeError otherwise).
+    cached under ``build/gates``); the results must equal the golden model's (:class:`CheckFailed` otherwise).
     Per style and class (:data:`ARRAY_GATE_CLASSES`): ``switching_pj`` (each net toggle ``E_NET_PJ``, a
     flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no wire model, so no long-line factor),
     ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.gatelevel` clock
@@ -180,7 +187,7 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
         outputs = [w for w, valid in zip(run.outputs["o__payload"], run.outputs["o__valid"]) if valid]
         if len(outputs) != instructions or \
                 not np.array_equal(result_words_to_d(dut, outputs), golden_hmma(a, b, c, gating)):
-            raise RuntimeError(f"gate-level netlist of the {gating} HMMA array disagrees with the golden model")
+            raise CheckFailed(f"gate-level netlist of the {gating} HMMA array disagrees with the golden model")
         result["gating"][gating] = _array_energy(netlist, run)
     if "none" in result["gating"] and "hold" in result["gating"]:
         result["ratios"] = _array_ratios(result["gating"], useful)
@@ -219,8 +226,8 @@ def _array_ratios(gatings, useful):
                 "array, clock gated": g["switching_pj"] + g["clock_gated_pj"]}
     hold, none = measures(gatings["hold"]), measures(gatings["none"])
     return {name: {"hold_pj": round(hold[name], 3), "none_pj": round(none[name], 3),
-                   "hold_ratio_to_none": round(hold[name] / none[name], 4),
-                   "hold_over_ideal": round(hold[name] / none[name] / useful, 3)} for name in hold}
+                   "hold_ratio_to_none": _quotient(hold[name], none[name], 4),
+                   "hold_over_ideal": _quotient(hold[name], none[name] * useful, 3)} for name in hold}
 
 
 #: The talk's three instructions as HMMA array shapes (m, n, k): D[m x n] = A[m x k] . B[k x n] + C.
@@ -252,7 +259,7 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
         a, b, c = hmma_operands(instructions, m=m, k=k, p=n, seed=seed)
         run = run_hmma(a, b, c, gating=gating)
         if not run.bit_exact:
-            raise RuntimeError(f"{name}: the {m}x{n}x{k} array's results differ from the golden model")
+            raise CheckFailed(f"{name}: the {m}x{n}x{k} array's results differ from the golden model")
         spent = energy_pj(run.toggles, cycles=instructions)    # clock: one cycle per instruction
         per = {cls: pj / instructions for cls, pj in spent.by_unit.items()}
         math = sum(per.get(cls, 0.0) for cls in MATH_CLASSES)

@@ -113,6 +113,19 @@ def build_root():
     return Path.cwd() / "build"
 
 
+def build_folder(name):
+    """``build_root() / name``, created if need be; a UserError names it when it cannot be written."""
+    folder = build_root() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"build folder {folder}: cannot create ({error.strerror or error}); "
+                        f"set ACCEL_BUILD_DIR to a writable folder") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"build folder {folder}: not writable; set ACCEL_BUILD_DIR to a writable folder")
+    return folder
+
+
 # ----------------------------------------------------------------------------------------- export
 
 def _ports(dut):
@@ -360,15 +373,9 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
     counted = tuple(counted)
     environment()
     key = _build_key(export, counted)
-    root = build_root() / "verilator"
+    root = build_folder("verilator")
     directory = root / f"{export.top}-{'t' if counted else 'p'}-{key}"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        lock = open(root / f".{directory.name}.lock", "w")
-    except OSError as error:
-        raise UserError(f"build folder {root}: cannot write ({error.strerror or error}); "
-                        f"set ACCEL_BUILD_DIR to a writable folder") from None
-    with lock:
+    with open(root / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "model.txt").exists():
             print(f"accel: compiling {export.top} with Verilator{' (toggle counting)' if counted else ''}, "
