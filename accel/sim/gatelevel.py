@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,10 +254,7 @@ class GateNetlist:
         cycle), ``flop_group`` (each flip-flop's clock gate, -1 for none), ``gate_owner`` (the owner of each
         clock gate's first flip-flop) and the arrays the simulation evaluates the conditions with."""
         keys = [_load_conditions(int(d), int(q), gates, driven_by) for d, q in zip(self.dff_d, self.dff_q)]
-        sizes = {}
-        for key in keys:
-            sizes[key] = sizes.get(key, 0) + 1
-        gated = [key for key, n in sizes.items() if key is not None and n >= ICG_MIN_FLOPS]
+        gated = [key for key, n in Counter(keys).items() if key is not None and n >= ICG_MIN_FLOPS]
         group_of = {key: g for g, key in enumerate(gated)}
         self.flop_group = np.array([group_of.get(key, -1) for key in keys], dtype=np.int64)
         self.clock_gates = len(gated)
@@ -340,10 +338,14 @@ class GateNetlist:
             v = new
         raise RuntimeError("gate-level netlist did not settle within its logic depth")
 
-    def input_nets(self):
-        """Net indices of the module's input ports (driven from outside: not the module's own activity)."""
-        bits = [self._port_bits(n) for n, (d, _) in self.ports.items() if d == "input"]
-        return np.unique(np.concatenate(bits)) if bits else np.zeros(0, dtype=np.int64)
+    def own_toggles(self, per_net):
+        """A copy of the per-net counts ``per_net`` with the module's input ports at 0: they are driven from
+        outside, not the module's own activity."""
+        own = per_net.copy()
+        for name, (direction, _) in self.ports.items():
+            if direction == "input":
+                own[self._port_bits(name)] = 0
+        return own
 
 
 def _instance(cell_name):
@@ -487,9 +489,7 @@ def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
     gate, glitchy = (netlist.simulate(lane_inputs, count_from=count_from, glitches=g) for g in (False, True))
     if not gate.outputs["y"] == glitchy.outputs["y"] == [int(v) for v in seen["y"]]:
         raise CheckFailed(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
-    outside = netlist.input_nets()
-    own, own_glitchy = gate.per_net.copy(), glitchy.per_net.copy()
-    own[outside] = own_glitchy[outside] = 0
+    own, own_glitchy = netlist.own_toggles(gate.per_net), netlist.own_toggles(glitchy.per_net)
     return LaneReplay(rtl=counter.result(), gate=gate, net_toggles=int(own.sum()),
                       dff_toggles=int(own[netlist.dff_q].sum()), glitch_net_toggles=int(own_glitchy.sum()),
                       netlist=netlist)

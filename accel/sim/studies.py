@@ -198,8 +198,7 @@ def _array_energy(netlist, run):
     """Switching and clock pJ by class of one gate-level array run."""
     owner_class = np.array([ARRAY_GATE_CLASSES.index(_array_class(o)) for o in netlist.owners])
     net_class, flop_class = owner_class[netlist.owner], owner_class[netlist.owner[netlist.dff_q]]
-    own = run.per_net.astype(float)
-    own[netlist.input_nets()] = 0
+    own = netlist.own_toggles(run.per_net).astype(float)
     own[netlist.dff_q] *= FLOP_NET_EQUIV
     gate_class = owner_class[netlist.gate_owner]
     spent = {"gates": netlist.n_gates, "dffs": netlist.n_dffs, "clock_gates": netlist.clock_gates,
