@@ -5,7 +5,6 @@ and hand-written gate netlists for the gate-level tests.
 
 import numpy as np
 from amaranth import Module, ResetInserter, Signal
-from amaranth.sim import Simulator
 
 from accel.golden import fp
 from accel.golden import hmma as golden_hmma
@@ -15,7 +14,7 @@ from accel.hw.fp_mul import FPMul
 from accel.hw.hmma import HMMA
 from accel.sim.hmma import instruction_words, result_words_to_d
 from accel.sim.payload import pack, unpack
-from accel.sim.pysim import run_stream
+from accel.sim.pysim import run_stream, run_testbench
 
 def random_bits(rng, shape, fmt):
     return rng.integers(0, 1 << fmt.width, shape, dtype=np.uint64).astype(fmt.dtype)
@@ -144,10 +143,7 @@ def stream_with_reset(dut, before, after, reset_cycle):
                 taken[phase].append(ctx.get(dut.o.payload.as_value()))
             await ctx.tick()
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(top, testbench)
     return taken
 
 

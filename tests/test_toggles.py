@@ -6,11 +6,11 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from accel.sim.gatelevel import GateNetlist, synthesize_gates
-from hwcheck import hand_netlist
+from accel.sim.pysim import run_testbench
 from accel.sim.toggles import ToggleCounter, design_of, signal_table, toggles_from_counts, unit_class
+from hwcheck import hand_netlist
 
 
 class Inc(wiring.Component):
@@ -53,10 +53,7 @@ def run_tiny(seq=SEQ, **options):
             await counter.on_cycle(ctx)
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return counter
 
 

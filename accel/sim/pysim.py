@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from amaranth.sim import Simulator
 
-__all__ = ["StreamRun", "run_stream", "pattern_at"]
+__all__ = ["StreamRun", "run_stream", "run_testbench", "pattern_at"]
 
 
 @dataclass
@@ -18,6 +18,14 @@ class StreamRun:
     outputs: list
     cycles: int
     toggles: dict = field(default=None)
+
+
+def run_testbench(dut, testbench):
+    """Run the async ``testbench(ctx)`` on ``dut`` in the Amaranth simulator, with a clock on ``sync``."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
 
 
 def pattern_at(pattern, cycle):
@@ -72,10 +80,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
                 progress(len(outputs), len(words))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench)
     if progress is not None:
         progress(len(outputs), len(words))
     if len(outputs) != len(words):
