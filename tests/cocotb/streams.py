@@ -13,6 +13,7 @@ Timing: inputs change just after a rising edge; handshakes are sampled at the fa
 combinational logic has settled (a transfer happens at the next rising edge).
 """
 
+import os
 import random
 from collections import deque
 
@@ -20,7 +21,11 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-__all__ = ["StreamTestbench", "fp_patterns", "scenario", "stream_tests"]
+__all__ = ["GATING", "SEED", "StreamTestbench", "fp_patterns", "scenario", "stream_tests"]
+
+#: The configuration every testbench reads from the environment (set by test_cocotb.py).
+GATING = os.environ.get("ACCEL_TB_GATING", "hold")
+SEED = int(os.environ.get("ACCEL_TB_SEED", "1"))
 
 
 class StreamDriver:

@@ -3,7 +3,6 @@
 Configuration from the environment (set by test_cocotb.py): ACCEL_TB_GATING, ACCEL_TB_SEED.
 """
 
-import os
 import random
 
 import cocotb
@@ -12,10 +11,8 @@ import numpy as np
 from accel.golden import fp
 from accel.hw.fp_add import FPAdd
 from accel.sim.payload import pack, unpack
-from streams import fp_patterns, stream_tests
+from streams import GATING, SEED, fp_patterns, stream_tests
 
-GATING = os.environ.get("ACCEL_TB_GATING", "hold")
-SEED = int(os.environ.get("ACCEL_TB_SEED", "1"))
 UNIT = FPAdd(gating=GATING)
 IN_LAYOUT = UNIT.i.payload.shape()
 OUT_LAYOUT = UNIT.o.payload.shape()

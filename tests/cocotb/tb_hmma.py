@@ -17,10 +17,8 @@ from accel.golden import hmma as golden
 from accel.hw.hmma import HMMA
 from accel.sim.hmma import instruction_words
 from accel.sim.payload import pack, unpack
-from streams import fp_patterns, stream_tests
+from streams import GATING, SEED, fp_patterns, stream_tests
 
-GATING = os.environ.get("ACCEL_TB_GATING", "hold")
-SEED = int(os.environ.get("ACCEL_TB_SEED", "1"))
 M, N, K = (int(x) for x in os.environ.get("ACCEL_TB_SHAPE", "2,2,2").split(","))
 UNIT = HMMA(m=M, n=N, k=K, gating=GATING)
 IN_LAYOUT = UNIT.i.payload.shape()
