@@ -5,7 +5,6 @@ Also the output-path checks the commands make before their work (:func:`check_ou
 """
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -120,19 +119,14 @@ def write_all_atomic(writers):
 
 
 def save_npz(path, **arrays):
-    """Write ``arrays`` to ``path`` atomically: the file appears complete or not at all."""
-    directory = check_output(path)
-    try:
-        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
-    except OSError as error:
-        raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    """Write ``arrays`` to ``path`` atomically (:func:`write_atomic`): the file appears complete or not at all."""
+    check_output(path)
+
+    def write(temporary):   # through a stream: numpy.savez would add ".npz" to a name without it
+        with open(temporary, "wb") as stream:
             np.savez(stream, **arrays)
-        os.replace(temporary, path)
+
+    try:
+        write_atomic(path, write)
     except OSError as error:
-        os.unlink(temporary)
         raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
-    except BaseException:
-        os.unlink(temporary)
-        raise
