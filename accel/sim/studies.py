@@ -87,13 +87,17 @@ def _quotient(numerator, denominator, digits):
     return round(numerator / denominator, digits) if denominator else None
 
 
+def _hold_against_none(hold, none, useful):
+    """``hold_ratio_to_none`` and ``hold_over_ideal`` (that ratio over the useful fraction) of one measure."""
+    return {"hold_ratio_to_none": _quotient(hold, none, 4), "hold_over_ideal": _quotient(hold, none * useful, 3)}
+
+
 def _measure_ratios(spent, *, ops, useful, n_useful, dense_per_op):
     """One measure by gating (net toggles, pJ) -> ratios to ``none``, hold's quotient by the useful fraction,
     and its two per-op explanations (as :func:`_ratios`)."""
     none = spent["none"]
-    return {"hold_ratio_to_none": _quotient(spent["hold"], none, 4),
+    return {**_hold_against_none(spent["hold"], none, useful),
             "and_ratio_to_none": _quotient(spent["and"], none, 4),
-            "hold_over_ideal": _quotient(spent["hold"], none * useful, 3),
             "hold_per_useful_over_dense": _quotient(spent["hold"], n_useful * dense_per_op, 3),
             "none_per_op_over_dense": _quotient(none, ops * dense_per_op, 3)}
 
@@ -137,8 +141,7 @@ def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
     for clocking, key in (("ungated", "clock_pj"), ("clock_gated", "clock_gated_pj")):
         spent = {g: v["mul_pj"] + v[key] for g, v in result["gating"].items()}
         result["with_clock"][clocking] = {"mul_pj": {g: round(e, 3) for g, e in spent.items()},
-                                          "hold_ratio_to_none": _quotient(spent["hold"], spent["none"], 4),
-                                          "hold_over_ideal": _quotient(spent["hold"], spent["none"] * useful, 3)}
+                                          **_hold_against_none(spent["hold"], spent["none"], useful)}
     return result
 
 
@@ -225,8 +228,7 @@ def _array_ratios(gatings, useful):
                 "array, clock gated": g["switching_pj"] + g["clock_gated_pj"]}
     hold, none = measures(gatings["hold"]), measures(gatings["none"])
     return {name: {"hold_pj": round(hold[name], 3), "none_pj": round(none[name], 3),
-                   "hold_ratio_to_none": _quotient(hold[name], none[name], 4),
-                   "hold_over_ideal": _quotient(hold[name], none[name] * useful, 3)} for name in hold}
+                   **_hold_against_none(hold[name], none[name], useful)} for name in hold}
 
 
 #: The talk's three instructions as HMMA array shapes (m, n, k): D[m x n] = A[m x k] . B[k x n] + C.
