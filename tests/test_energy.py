@@ -106,11 +106,17 @@ def test_overhead_table_rows_are_the_array_measured_at_each_shape():
         assert np.isclose(row["array_other_pj"] + row["math_pj"], spent.total / 3, atol=0.01)
 
 
-@pytest.mark.parametrize("argv, message", [(["--ops", "0"], "--ops"), (["--instructions", "0"], "--instructions"),
+@pytest.mark.parametrize("argv, message", [(["--ops", "0"], "--ops: must be an integer in 1..100000, not 0"),
+                                           (["--ops", "10**12"], "--ops: must be an integer in 1..100000"),
+                                           (["--ops", "1000000000000"], "--ops: must be an integer in 1..100000"),
+                                           (["--instructions", "0"], "--instructions: must be an integer in 1..100000"),
+                                           (["--instructions", "100001"], "--instructions: must be an integer in 1.."),
                                            (["--plot", "x.png"], "--sweep"),
+                                           (["--plot", ""], "--sweep"),
+                                           (["--sweep", "--plot", ""], "the output file name is empty"),
                                            (["--sweep", "--plot", "no-such-dir/x.png"], "does not exist"),
                                            (["--sweep", "--plot", "sweep"], "ending in .png"),
-                                           (["--seed", "-1"], "--seed must be at least 0")])
+                                           (["--seed", "-1"], "--seed: must be an integer at least 0, not -1")])
 def test_cli_errors(capsys, argv, message):
     assert main(["energy", *argv]) == 2
     err = capsys.readouterr().err

@@ -271,9 +271,11 @@ def test_bench_json_has_the_figures(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--shape", "4,4"], "--shape must be three integers"),
     (["--gating", "maybe"], "--gating must be one of"),
-    (["--verilator-instructions", "1"], "at least 2"),
+    (["--verilator-instructions", "1"], "--verilator-instructions: must be an integer in 2..1000000, not 1"),
+    (["--verilator-instructions", "1000001"], "--verilator-instructions: must be an integer in 2..1000000"),
+    (["--pysim-instructions", "1000000000000"], "--pysim-instructions: must be an integer in 2..100000"),
     (["--density", "2"], "--density must lie in"),
-    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--seed", "-1"], "--seed: must be an integer at least 0, not -1"),
     (["--shape", "16,1,1"], "M,N,K in 1..8"),
 ])
 def test_bench_bad_options_exit_2(argv, message, capsys):
