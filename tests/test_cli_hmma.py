@@ -149,14 +149,39 @@ def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
     write_ops(tmp_path / "ops.npz")
     (tmp_path / "target.npz").write_bytes(b"keep")
     (tmp_path / "link.npz").symlink_to(tmp_path / "target.npz")
+    (tmp_path / "afile").write_bytes(b"")
     for out, message in ((tmp_path, "is a directory"), (tmp_path / "nodir" / "res.npz", "does not exist"),
                          ("", "output file name is empty"), ("/dev/null", "not a regular file"),
-                         (tmp_path / "link.npz", "not a regular file")):
+                         (tmp_path / "link.npz", "not a regular file"),
+                         (f"{tmp_path}/new/", "names a directory; expected a file name"),
+                         (f"{tmp_path}/ops.npz/", "names a directory; expected a file name"),
+                         (tmp_path / "afile" / "res.npz", f"{tmp_path}/afile is not a directory"),
+                         (tmp_path / "ops.npz", "is also the input"), (tmp_path / "." / "ops.npz", "is also the input")):
         code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(out)])
         captured = capsys.readouterr()
         assert code == 2 and message in captured.err and len(captured.err.strip().splitlines()) == 1
         assert captured.out == ""   # failed before running: no report
     assert (tmp_path / "target.npz").read_bytes() == b"keep" and (tmp_path / "link.npz").is_symlink()
+    assert set(np.load(tmp_path / "ops.npz").files) == {"a", "b", "c"}     # the input is untouched
+    assert not (tmp_path / "new").exists()
+
+
+def test_operands_read_from_a_pipe(tmp_path, capsys):
+    """``--in <(...)`` and ``--in /dev/stdin`` give a pipe, which cannot be re-read from its start."""
+    import os
+    import threading
+    a, b, c = write_ops(tmp_path / "ops.npz")
+    read_end, write_end = os.pipe()
+    data = (tmp_path / "ops.npz").read_bytes()
+    feeder = threading.Thread(target=lambda: (os.write(write_end, data), os.close(write_end)))
+    feeder.start()
+    try:
+        code = main(["hmma", "--in", f"/dev/fd/{read_end}", "--out", str(tmp_path / "res.npz")])
+    finally:
+        feeder.join()
+        os.close(read_end)
+    assert code == 0, capsys.readouterr().err
+    np.testing.assert_array_equal(fp.to_bits(np.load(tmp_path / "res.npz")["d"], fp.FP32), golden.hmma(a, b, c, "hold"))
 
 
 def test_array_too_large_to_build_is_refused(tmp_path, capsys):

@@ -4,6 +4,7 @@ Also the output-path checks the commands make before their work (:func:`check_ou
 :func:`check_output_dir`) and :func:`write_atomic` for output files other than ``.npz``.
 """
 
+import io
 import os
 import zipfile
 
@@ -15,10 +16,10 @@ from .errors import UserError
 def load_npz(path, spec):
     """Arrays named in ``spec`` ({key: (dtype, ndim)}) from ``path``; a UserError names the first problem.
 
-    Arrays stored in the other byte order are converted to the native one."""
-    _check_is_zip(path)
+    ``path`` may be a pipe (``--in <(...)``, ``/dev/stdin``): it is then read into memory first. Arrays
+    stored in the other byte order are converted to the native one."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with _open_npz(path) as stream, np.load(stream, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in spec if key in archive.files}
             present = set(archive.files)
     except MemoryError:
@@ -43,38 +44,58 @@ def load_npz(path, spec):
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _check_is_zip(path):
-    """UserError unless ``path`` is a readable file that starts like a zip archive (what ``.npz`` files are)."""
+def _open_npz(path):
+    """A binary stream at the start of ``path``, once it is known to start like a zip archive (what ``.npz``
+    files are); a pipe is read whole into memory first, since a zip is read from its end. UserError otherwise."""
     try:
-        with open(path, "rb") as stream:
-            head = stream.read(6)
+        stream = open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
-    if head.startswith(b"\x93NUMPY"):
-        raise UserError(f"{path}: is a .npy file (one array); expected a .npz archive (numpy.savez) holding the "
-                        f"named arrays")
-    if not head.startswith(_ZIP_MAGIC):
-        raise UserError(f"{path}: not a .npz file (a .npz is a zip archive written by numpy.savez)")
+    try:
+        if not stream.seekable():
+            with stream:
+                stream = io.BytesIO(stream.read())
+        head = stream.read(6)
+        stream.seek(0)
+        if head.startswith(b"\x93NUMPY"):
+            raise UserError(f"{path}: is a .npy file (one array); expected a .npz archive (numpy.savez) holding "
+                            f"the named arrays")
+        if not head.startswith(_ZIP_MAGIC):
+            raise UserError(f"{path}: not a .npz file (a .npz is a zip archive written by numpy.savez)")
+    except OSError as error:
+        stream.close()
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    except BaseException:
+        stream.close()
+        raise
+    return stream
 
 
-def check_output(path):
-    """UserError unless ``path`` can become an output file: not empty, its directory exists and is writable,
-    and nothing but a regular file is there already (a directory, device or link would be replaced). Commands
-    call it before their work, so a bad ``--out`` fails at once."""
+def check_output(path, inputs=()):
+    """UserError unless ``path`` can become an output file: a file name (not empty, not ending in a
+    separator), its directory exists and is writable, nothing but a regular file is there already (a
+    directory, device or link would be replaced), and it is none of the command's ``inputs``. Commands call
+    it before their work, so a bad ``--out`` fails at once."""
     if not path:
         raise UserError("the output file name is empty")
+    if path.endswith(os.sep):
+        raise UserError(f"{path}: names a directory; expected a file name")
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
+    if not os.path.exists(directory):
         raise UserError(f"{path}: directory {directory} does not exist")
+    if not os.path.isdir(directory):
+        raise UserError(f"{path}: {directory} is not a directory")
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a file name")
     if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
         raise UserError(f"{path}: exists and is not a regular file; give a new or regular file's name")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UserError(f"{path}: directory {directory} is not writable")
-    return directory
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise UserError(f"{path}: is also the input {source}; write the result to another file")
 
 
 def check_output_dir(path, option="--out", files=()):

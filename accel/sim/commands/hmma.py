@@ -34,7 +34,7 @@ def gating_from(args):
 
 def run(args):
     gating = gating_from(args)
-    check_output(args.out)
+    check_output(args.out, inputs=[args.inp])
     arrays = load_npz(args.inp, {"a": (np.float16, 3), "b": (np.float16, 3), "c": (np.float32, 3)})
     a, b, c = (fp.to_bits(arrays[key], fmt) for key, fmt in (("a", fp.FP16), ("b", fp.FP16), ("c", fp.FP32)))
     try:
