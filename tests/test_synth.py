@@ -232,6 +232,7 @@ def _bad_liberty(tmp_path, name, text):
      r"negarea.lib:\d+: cell INV has area '-5'; it must be a finite number >= 0"),
     (["--unit", "fp16_mul", "--flow", "liberty:{nanarea}"],
      r"nanarea.lib:\d+: cell INV has area 'nan'; it must be a finite number >= 0"),
+    (["--unit", "fp16_mul", "--flow", "liberty:{latin1}"], r"latin1.lib' is not UTF-8 \(or ASCII\) text"),
     (["--unit", "fp16_mul", "--flow", "cmos", "--no-pnr"], r"--no-pnr only applies to the ecp5 flow, not --flow cmos"),
     (["--unit", "fp16_mul", "--flow", "liberty:{fixture}", "--no-pnr"],
      r"--no-pnr only applies to the ecp5 flow, not --flow liberty:"),
@@ -247,7 +248,9 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
         "badfn": _bad_liberty(tmp_path, "badfn.lib", fixture.replace('"!(A & B)"', '"!(A & & )"')),
         "negarea": _bad_liberty(tmp_path, "negarea.lib", fixture.replace("area : 0.532", "area : -5")),
         "nanarea": _bad_liberty(tmp_path, "nanarea.lib", fixture.replace("area : 0.532", "area : nan")),
+        "latin1": _bad_liberty(tmp_path, "latin1.lib", fixture),
     }
+    (tmp_path / "latin1.lib").write_bytes(("/* caf\u00e9 */\n" + fixture).encode("latin-1"))
     build = tmp_path / "build"
     argv = [arg.format(**files) for arg in argv]
     status, out, err = accel(capsys, *argv, "--build-dir", build)

@@ -125,6 +125,30 @@ def test_builds_are_cached_by_verilog(monkeypatch):
         vl.build(PipeAdd(), top="other_top")   # other Verilog text -> other build
 
 
+def test_damaged_builds_are_compiled_again_or_named(tmp_path, monkeypatch):
+    import shutil
+    cached = vl.build(PipeAdd())
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    copy = tmp_path / "verilator" / cached.directory.name
+    shutil.copytree(cached.directory, copy)
+
+    def compile_marker(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(vl, "_compile", compile_marker)
+    assert vl.build(PipeAdd()).directory == copy          # intact: reused
+    (copy / "obj" / "sim").write_bytes(b"")                # emptied: compiled again
+    with pytest.raises(AssertionError, match="compiled again"):
+        vl.build(PipeAdd())
+    (copy / "obj" / "sim").unlink()                        # removed: compiled again
+    with pytest.raises(AssertionError, match="compiled again"):
+        vl.build(PipeAdd())
+    (copy / "obj" / "sim").write_bytes(b"\x7fELF but not a program")   # unrunnable: one line naming it
+    (copy / "obj" / "sim").chmod(0o755)
+    with pytest.raises(UserError, match=f"cannot run .*delete {copy} to compile it again"):
+        vl.run_stream(PipeAdd(), toy_words(1, 3))
+
+
 def test_build_folder_is_under_build(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
     assert vl.build_root() == tmp_path

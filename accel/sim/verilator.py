@@ -377,7 +377,7 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
     directory = root / f"{export.top}-{'t' if counted else 'p'}-{key}"
     with open(root / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (directory / "model.txt").exists():
+        if not _is_complete(directory):
             print(f"accel: compiling {export.top} with Verilator{' (toggle counting)' if counted else ''}, "
                   f"once per design point (up to a few minutes) ...", file=sys.stderr, flush=True)
             _compile(export, counted, directory, jobs, verbose)
@@ -387,6 +387,14 @@ def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
         found.append(tuple(rest.split("/")) if kind == "found" else None)
     return Model(exe=directory / "obj" / "sim", directory=directory, in_width=export.in_width,
                  out_width=export.out_width, counted=counted, found=tuple(found) if counted else ())
+
+
+def _is_complete(directory):
+    """Whether a cached build can be used: its list of counted variables and a non-empty executable model
+    (an entry someone emptied or pruned is compiled again)."""
+    exe = directory / "obj" / "sim"
+    return ((directory / "model.txt").is_file() and exe.is_file() and exe.stat().st_size > 0
+            and os.access(exe, os.X_OK))
 
 
 def _run(cmd, cwd, verbose):
@@ -510,8 +518,12 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
         in_path = Path(tmp) / "in.bin"
         out_path = Path(tmp) / "out.bin"
         in_path.write_bytes(b"".join(chunks))
-        result = subprocess.run([str(model.exe), str(in_path), str(out_path)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        try:
+            result = subprocess.run([str(model.exe), str(in_path), str(out_path)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        except OSError as error:
+            raise UserError(f"the compiled model {model.exe} cannot run ({error.strerror or error}); delete "
+                            f"{model.directory} to compile it again") from None
         if result.returncode != 0:
             raise RuntimeError(f"verilated model failed ({result.returncode}): {result.stdout.strip()}")
         data = out_path.read_bytes()

@@ -277,7 +277,7 @@ def load_liberty(path):
     except IsADirectoryError:
         raise SynthInputError(f"Liberty file {str(path)!r} is a directory") from None
     except UnicodeDecodeError:
-        raise SynthInputError(f"Liberty file {str(path)!r} is not text") from None
+        raise SynthInputError(f"Liberty file {str(path)!r} is not UTF-8 (or ASCII) text") from None
     except OSError as error:
         raise SynthInputError(f"cannot read Liberty file {str(path)!r}: {error.strerror}") from None
     library = parse_liberty(text, str(path))
