@@ -36,7 +36,7 @@ def add_arguments(parser):
                              "energy by lane class with the clock ungated and gated (the first run synthesizes "
                              "for about four minutes; netlists are cached under build/gates)")
     parser.add_argument("--sweep", action="store_true",
-                        help="add the HMMA energy against density sweep (slow: about two minutes)")
+                        help="add the HMMA energy against density sweep (slow: about a minute)")
     parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot to PNG")
 
 
