@@ -156,7 +156,8 @@ def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
                          (f"{tmp_path}/new/", "names a directory; expected a file name"),
                          (f"{tmp_path}/ops.npz/", "names a directory; expected a file name"),
                          (tmp_path / "afile" / "res.npz", f"{tmp_path}/afile is not a directory"),
-                         (tmp_path / "ops.npz", "is also the input"), (tmp_path / "." / "ops.npz", "is also the input")):
+                         (tmp_path / "ops.npz", "is also the input"),
+                         (tmp_path / "." / "ops.npz", "is also the input")):
         code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(out)])
         captured = capsys.readouterr()
         assert code == 2 and message in captured.err and len(captured.err.strip().splitlines()) == 1

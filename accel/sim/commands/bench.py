@@ -40,10 +40,10 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--shape", default="4,4,4", metavar="M,N,K", help="HMMA array shape (default 4,4,4)")
     parser.add_argument("--gating", default="hold", help="zero gating style (default hold)")
-    parser.add_argument("--pysim-instructions", type=bounded_int(2, MAX_PYSIM_INSTRUCTIONS), default=64, metavar="N",
-                        help="instructions for the Amaranth simulator (default 64)")
-    parser.add_argument("--verilator-instructions", type=bounded_int(2, MAX_VERILATOR_INSTRUCTIONS), default=50000, metavar="N",
-                        help="instructions for Verilator (default 50000)")
+    parser.add_argument("--pysim-instructions", type=bounded_int(2, MAX_PYSIM_INSTRUCTIONS), default=64,
+                        metavar="N", help="instructions for the Amaranth simulator (default 64)")
+    parser.add_argument("--verilator-instructions", type=bounded_int(2, MAX_VERILATOR_INSTRUCTIONS),
+                        default=50000, metavar="N", help="instructions for Verilator (default 50000)")
     parser.add_argument("--density", type=float, default=0.3, metavar="D",
                         help="share of non-zero operands, weights and activations (default 0.3)")
     parser.add_argument("--seed", type=bounded_int(0), default=1, help="random seed of the operands (default 1)")
