@@ -13,10 +13,23 @@ from accel.sim.toggles import Toggles
 
 def test_calibration_constants_reproduce_published_figures():
     # the committed toggles_per_op are what the calibration run measures, so 1.1 / 0.9 pJ come back exactly
+    assert {cls: e["target_pj"] for cls, e in energy.CALIBRATION.items()} == \
+        {"mul": energy.HOROWITZ_45NM_PJ["fp16_mul"], "add": energy.HOROWITZ_45NM_PJ["fp32_add"]}
     for cls, entry in energy.CALIBRATION.items():
         toggles, _ = energy.measure_unit(entry["unit"], entry["ops"], seed=entry["seed"])
         e = energy.energy_pj(toggles).by_unit[cls] / entry["ops"]
         assert e == pytest.approx(entry["target_pj"], rel=1e-4), cls
+
+
+def test_gate_level_calibration_reproduces_published_figures():
+    # the committed GATE_CALIBRATION is what the gate-level run measures: each lane at its own net energy
+    # costs its published figure per random operation (FP16 mul 1.1 pJ, FP32 add 0.9 pJ)
+    from accel.sim.gatelevel import lane_net_equivalents_per_op
+    for cls, entry in energy.CALIBRATION.items():
+        per_op = lane_net_equivalents_per_op(entry["unit"], lane=cls)
+        assert per_op == pytest.approx(energy.GATE_CALIBRATION[cls], abs=1e-3), cls
+        assert per_op * energy.E_NET_PJ_BY_CLASS[cls] == pytest.approx(entry["target_pj"], rel=1e-5), cls
+    assert energy.E_NET_PJ == pytest.approx(sum(energy.E_NET_PJ_BY_CLASS.values()) / 2)
 
 
 def test_energy_arithmetic():
@@ -255,7 +268,7 @@ def test_array_gate_level_splits_energy_by_lane_and_gates_the_clock():
 
 
 def test_array_energy_by_class_by_hand():
-    from accel.sim.energy import CLOCK_PJ_PER_REG_BIT, E_NET_PJ, FLOP_NET_EQUIV
+    from accel.sim.energy import CLOCK_PJ_PER_REG_BIT, E_NET_PJ_BY_CLASS, FLOP_NET_EQUIV
     from accel.sim.gatelevel import GateNetlist
     from hwcheck import hand_netlist
     # mul_0: n = NOT a, q <= n.  add_0: y = q XOR a, and two registers loaded under en (one clock gate).
@@ -275,8 +288,9 @@ def test_array_energy_by_class_by_hand():
     # by hand: n = 1,0,0,1,0 (3 toggles); q = 0,1,0,0,1 (3); y = q ^ a = 0,0,1,0,0 (2); the add_0 registers
     # load a = 1 and n = 0 at the end of cycle 1: q1 = 0,0,1,1,1 (1 toggle), its mux output en ? a : q1 =
     # 0,1,1,1,1 (1), q2 and its mux stay 0; a and en are inputs, not counted
-    assert spent["mul"]["switching_pj"] == pytest.approx((3 + 3 * FLOP_NET_EQUIV) * E_NET_PJ)
-    assert spent["add"]["switching_pj"] == pytest.approx((2 + 1 + 1 * FLOP_NET_EQUIV) * E_NET_PJ)
+    # each lane class at its own calibrated net energy
+    assert spent["mul"]["switching_pj"] == pytest.approx((3 + 3 * FLOP_NET_EQUIV) * E_NET_PJ_BY_CLASS["mul"])
+    assert spent["add"]["switching_pj"] == pytest.approx((2 + 1 + 1 * FLOP_NET_EQUIV) * E_NET_PJ_BY_CLASS["add"])
     assert spent["other"]["switching_pj"] == 0
     assert spent["mul"]["clock_pj"] == spent["mul"]["clock_gated_pj"] == pytest.approx(5 * CLOCK_PJ_PER_REG_BIT)
     assert spent["add"]["clock_pj"] == pytest.approx(2 * 5 * CLOCK_PJ_PER_REG_BIT)
@@ -303,3 +317,14 @@ def test_cli_text_shows_the_array_gate_level_tables(capsys, monkeypatch):
     (mul,) = [line for line in out.splitlines() if line.split()[:2] == ["mul", "switching"] and len(line.split()) == 4]
     assert [float(v) for v in mul.split()[-2:]] == pytest.approx(
         [study["gating"][g]["by_class"]["mul"]["switching_pj"] for g in ("none", "hold")], abs=5e-4)
+
+
+def test_zero_detector_charges_its_own_nets_from_reset():
+    from accel.sim.energy import E_NET_PJ
+    # the sign bit feeds no gate (x[:15] == 0): its line toggles, the detector does not
+    assert studies.zero_detector_pj([0x8000, 0x0000, 0x8000, 0x0000]) == 0
+    # from reset (0) to 1.0 and back: the output falls and rises (2 toggles) and so does at least the last
+    # gate of its OR tree, whatever the tree; 0x3C00 sets 4 of the 15 inputs
+    one_pulse = studies.zero_detector_pj([0x3C00, 0x0000])
+    assert one_pulse >= 2 * E_NET_PJ and one_pulse == pytest.approx(round(one_pulse / E_NET_PJ) * E_NET_PJ)
+    assert studies.zero_detector_pj([0x3C00]) == pytest.approx(one_pulse / 2)   # the first value counts

@@ -27,7 +27,8 @@ from .payload import pack
 from .toggles import count_toggles
 from .workloads import sparse_bits
 
-__all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "PJ_PER_TOGGLE",
+__all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "GATE_CALIBRATION", "PJ_PER_TOGGLE",
+           "E_NET_PJ", "E_NET_PJ_BY_CLASS",
            "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "unit_operands",
            "unit_words", "random_words", "measure_unit", "calibrate"]
 
@@ -44,13 +45,15 @@ DALLY_TABLE = {"hfma": (1.5, 2000.0), "hdp4a": (6.0, 500.0), "hmma": (110.0, 27.
 #: back through one unit in the Amaranth simulator, gating ``none``; ``toggles_per_op`` counts the class's
 #: signals only (the lane below the unit's stream wrapper), less plain copies (not charged, see energy_pj).
 CALIBRATION = {
-    "mul": {"unit": "fp16_mul", "target_pj": 1.1, "ops": 512, "seed": 1, "toggles_per_op": 104.633},
-    "add": {"unit": "fp32_add", "target_pj": 0.9, "ops": 512, "seed": 1, "toggles_per_op": 160.561},
+    "mul": {"unit": "fp16_mul", "target_pj": 1.1, "ops": 512, "seed": 1, "toggles_per_op": 104.617},
+    "add": {"unit": "fp32_add", "target_pj": 0.9, "ops": 512, "seed": 1, "toggles_per_op": 159.502},
 }
 
-#: Gate-level view of the calibration (``accel energy --calibrate`` with gate-level mode): gate-net toggles
-#: per random-data operation of the synthesized unit (whole unit, Yosys generic gates).
-GATE_TOGGLES_PER_OP = {"fp16_mul": 407.492, "fp32_add": 587.797}
+#: Gate-level calibration (``accel energy --calibrate``): gate-net toggle equivalents per random-data operation
+#: of each class's lane (:func:`accel.sim.gatelevel.lane_net_equivalents_per_op`: the unit synthesized
+#: hierarchically to Yosys generic gates, the nets its lane drives, a flip-flop output toggle counting
+#: FLOP_NET_EQUIV), 128 operations, seed 1, gating none.
+GATE_CALIBRATION = {"mul": 471.961, "add": 573.102}
 
 #: FP16 add (Winograd transforms): no unit yet; its class will be calibrated on 0.4 pJ when it lands.
 FP16_ADD_TARGET_PJ = HOROWITZ_45NM_PJ["fp16_add"]
@@ -61,10 +64,9 @@ def _calibrated(cls):
     return entry["target_pj"] / entry["toggles_per_op"] if entry["toggles_per_op"] else 0.0
 
 
-def _net_pj():
-    """pJ per gate-level net toggle: the mean of the two units' calibrated figures."""
-    values = [HOROWITZ_45NM_PJ[u] / t for u, t in GATE_TOGGLES_PER_OP.items() if t]
-    return sum(values) / len(values) if values else 0.0
+def _net_pj(cls):
+    """pJ per gate-net toggle in class ``cls``'s lane: its published target over its gate-level calibration."""
+    return CALIBRATION[cls]["target_pj"] / GATE_CALIBRATION[cls]
 
 
 #: Energy of one register bit's data toggle, in gate-net toggles: a D flip-flop's master and slave latch
@@ -77,7 +79,10 @@ LINE_NET_EQUIV = 20.0
 #: twice per cycle, plus the bit's share of the clock tree (docs/energy.md).
 CLOCK_NET_EQUIV = 2.0
 
-E_NET_PJ = _net_pj()
+#: pJ per gate-net toggle at gate level, by lane class; elsewhere (the array around the lanes, the estimates
+#: below) the mean of the two.
+E_NET_PJ_BY_CLASS = {cls: _net_pj(cls) for cls in GATE_CALIBRATION}
+E_NET_PJ = sum(E_NET_PJ_BY_CLASS.values()) / len(E_NET_PJ_BY_CLASS)
 
 #: pJ per toggle, by unit class.
 PJ_PER_TOGGLE = {
@@ -182,7 +187,7 @@ def measure_unit(unit, n_ops, *, seed=1, gating="none", density_a=1.0, density_b
 def calibrate(*, ops=None, seed=None, gate_level=True):
     """Re-derive the calibration: toggles per random operation of each class's unit (and gate-level nets).
 
-    Returns ``{"CALIBRATION": {...}, "GATE_TOGGLES_PER_OP": {...}, "PJ_PER_TOGGLE": {...}}`` with the
+    Returns ``{"CALIBRATION": {...}, "GATE_CALIBRATION": {...}, "PJ_PER_TOGGLE": {...}}`` with the
     values to commit in this module.
     """
     calibration = {}
@@ -195,10 +200,10 @@ def calibrate(*, ops=None, seed=None, gate_level=True):
         calibration[cls] = dict(entry, ops=n, seed=s, toggles_per_op=round(per_op, 3))
     gate = {}
     if gate_level:
-        from .gatelevel import compare_unit
-        for unit in GATE_TOGGLES_PER_OP:
-            n = ops or 128
-            result = compare_unit(unit, n_ops=n, seed=seed if seed is not None else 1, gating="none")
-            gate[unit] = round(result["gate_toggles"] / n, 3)
+        from .gatelevel import lane_net_equivalents_per_op
+        for cls, entry in CALIBRATION.items():
+            per_op = lane_net_equivalents_per_op(entry["unit"], lane=cls, n_ops=ops or 128,
+                                                 seed=seed if seed is not None else 1)
+            gate[cls] = round(per_op, 3)
     pj = {cls: round(e["target_pj"] / e["toggles_per_op"], 6) for cls, e in calibration.items()}
-    return {"CALIBRATION": calibration, "GATE_TOGGLES_PER_OP": gate, "PJ_PER_TOGGLE": pj}
+    return {"CALIBRATION": calibration, "GATE_CALIBRATION": gate, "PJ_PER_TOGGLE": pj}

@@ -396,6 +396,25 @@ def _load_conditions(d, q, gates, driven_by):
     return None
 
 
+def _replay_unit(unit, *, n_ops, seed, gating, hierarchical=False):
+    """``n_ops`` random operations of ``unit`` back to back in the Amaranth simulator (inputs recorded), then
+    the same inputs through its gate netlist, whose outputs must match the RTL's every cycle (CheckFailed
+    otherwise). Returns (the RTL :class:`~accel.sim.toggles.ToggleCounter`, the netlist, its result)."""
+    from . import energy
+    from .toggles import ToggleCounter
+    from .pysim import run_stream
+    dut = energy.build(unit, gating=gating)
+    words = energy.random_words(unit, dut, n_ops, seed=seed)
+    counter = ToggleCounter(per_bit=True, record=INPUT_PORTS + ("o__valid", "o__payload", "i__ready"))
+    run_stream(dut, words, on_cycle=counter.on_cycle)
+    netlist = GateNetlist(synthesize_gates(energy.build(unit, gating=gating), hierarchical=hierarchical))
+    gate = netlist.simulate({name: counter.recorded[name] for name in INPUT_PORTS})
+    for port in ("o__valid", "o__payload", "i__ready"):
+        if port in gate.outputs and gate.outputs[port] != counter.recorded[port]:
+            raise CheckFailed(f"gate-level netlist of {unit} disagrees with the RTL on {port}")
+    return counter, netlist, gate
+
+
 def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
     """RTL-level against gate-level toggles for unit ``unit`` ("fp16_mul", "fp32_add") on random data.
 
@@ -404,19 +423,8 @@ def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
     cycle by cycle, and returns a dict: rtl_toggles, gate_toggles, ratio, nets, gates, dffs, cycles,
     named_match (RTL signals whose surviving gate nets toggled exactly as often, of those compared).
     """
-    from . import energy
-    from .toggles import ToggleCounter
-    from .pysim import run_stream
-    dut = energy.build(unit, gating=gating)
-    words = energy.random_words(unit, dut, n_ops, seed=seed)
-    counter = ToggleCounter(per_bit=True, record=INPUT_PORTS + ("o__valid", "o__payload", "i__ready"))
-    run_stream(dut, words, on_cycle=counter.on_cycle)
+    counter, _, gate = _replay_unit(unit, n_ops=n_ops, seed=seed, gating=gating)
     rtl = counter.result()
-    netlist = GateNetlist(synthesize_gates(energy.build(unit, gating=gating)))
-    gate = netlist.simulate({name: counter.recorded[name] for name in INPUT_PORTS})
-    for port in ("o__valid", "o__payload", "i__ready"):
-        if port in gate.outputs and gate.outputs[port] != counter.recorded[port]:
-            raise CheckFailed(f"gate-level netlist of {unit} disagrees with the RTL on {port}")
     compared = matched = 0
     for name, counts in gate.named.items():
         rtl_bits = rtl.per_bit.get(name)
@@ -430,6 +438,24 @@ def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
             "rtl_signals": len(counter.table), "rtl_bits": sum(s.width for s in counter.table),
             "nets": gate.nets, "gates": gate.gates, "dffs": gate.dffs,
             "named_compared": compared, "named_match": matched}
+
+
+def net_equivalents(netlist, per_net):
+    """The module's own switching per net (:meth:`GateNetlist.own_toggles`) in gate-net toggles: a net toggle
+    counts 1, a flip-flop output toggle ``FLOP_NET_EQUIV`` (its register bit's latch nodes and output)."""
+    from .energy import FLOP_NET_EQUIV
+    own = netlist.own_toggles(per_net).astype(float)
+    own[netlist.dff_q] *= FLOP_NET_EQUIV
+    return own
+
+
+def lane_net_equivalents_per_op(unit, *, lane, n_ops=128, seed=1):
+    """The gate-level calibration of one arithmetic class: :func:`net_equivalents` of the nets the lane
+    ``lane`` ("mul", "add") of ``unit`` drives, per random operation (gating none), as the RTL calibration
+    counts the class's signals below the stream wrapper."""
+    _, netlist, gate = _replay_unit(unit, n_ops=n_ops, seed=seed, gating="none", hierarchical=True)
+    lane_nets = netlist.owner == netlist.owners.index(lane)
+    return float(net_equivalents(netlist, gate.per_net)[lane_nets].sum()) / n_ops
 
 
 _LANE_NETLISTS = {}

@@ -16,10 +16,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import fp
 from ..golden.hmma import skipped_products
-from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, FETCH_DECODE_PJ, FLOP_NET_EQUIV,
-                     PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
+from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E_NET_PJ_BY_CLASS, FETCH_DECODE_PJ,
+                     FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
 from .errors import CheckFailed
-from .gatelevel import GateNetlist, replay_mul_lane, synthesize_gates
+from .gatelevel import GateNetlist, net_equivalents, replay_mul_lane, synthesize_gates
 from .hmma import run_hmma
 from .workloads import hmma_operands
 
@@ -103,8 +103,9 @@ def _measure_ratios(spent, *, ops, useful, n_useful, dense_per_op):
 
 
 def _gate_switching_pj(net_toggles, dff_toggles):
-    # a flip-flop output toggle is one of the FLOP_NET_EQUIV net toggles its register bit costs
-    return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ
+    """pJ of a multiplier lane's net toggles, of which ``dff_toggles`` flip-flop outputs (each one of the
+    FLOP_NET_EQUIV net toggles its register bit costs)."""
+    return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ_BY_CLASS["mul"]
 
 
 def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
@@ -164,8 +165,9 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
     run``'s workload) stream back to back, fill and drain included, through the array synthesized to gates
     hierarchically (each net belongs to a multiplier lane, an adder lane or the array around them; netlists
     cached under ``build/gates``); the results must equal the golden model's (:class:`CheckFailed` otherwise).
-    Per style and class (:data:`ARRAY_GATE_CLASSES`): ``switching_pj`` (each net toggle ``E_NET_PJ``, a
-    flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no wire model, so no long-line factor),
+    Per style and class (:data:`ARRAY_GATE_CLASSES`): ``switching_pj`` (each net toggle the class's
+    ``E_NET_PJ_BY_CLASS``, ``E_NET_PJ`` for the rest, a flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no
+    wire model, so no long-line factor),
     ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.gatelevel` clock
     gates). ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
     the multipliers with their gated clock, and the whole array with its clock ungated and gated.
@@ -183,7 +185,7 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
         dut = HMMA(m=m, n=n, k=k, gating=gating)
         netlist = GateNetlist(synthesize_gates(dut, hierarchical=True, cache=True))
         words = instruction_words(dut, a, b, c, gating)
-        cycles = instructions + dut.latency + 2
+        cycles = instructions + dut.latency     # as the RTL run: N instructions in N + latency cycles
         run = netlist.simulate({"rst": [0] * cycles, "o__ready": [1] * cycles,
                                 "i__valid": [int(t < instructions) for t in range(cycles)],
                                 "i__payload": [int(words[min(t, instructions - 1)]) for t in range(cycles)]})
@@ -201,15 +203,14 @@ def _array_energy(netlist, run):
     """Switching and clock pJ by class of one gate-level array run."""
     owner_class = np.array([ARRAY_GATE_CLASSES.index(_array_class(o)) for o in netlist.owners])
     net_class, flop_class = owner_class[netlist.owner], owner_class[netlist.owner[netlist.dff_q]]
-    own = netlist.own_toggles(run.per_net).astype(float)
-    own[netlist.dff_q] *= FLOP_NET_EQUIV
+    own = net_equivalents(netlist, run.per_net)
     gate_class = owner_class[netlist.gate_owner]
     spent = {"gates": netlist.n_gates, "dffs": netlist.n_dffs, "clock_gates": netlist.clock_gates,
              "cycles": run.samples, "by_class": {}}
     for index, name in enumerate(ARRAY_GATE_CLASSES):
         flops = flop_class == index
         spent["by_class"][name] = {
-            "switching_pj": float(own[net_class == index].sum() * E_NET_PJ),
+            "switching_pj": float(own[net_class == index].sum() * E_NET_PJ_BY_CLASS.get(name, E_NET_PJ)),
             "clock_pj": float(flops.sum() * run.samples * CLOCK_PJ_PER_REG_BIT),
             "clock_gated_pj": float((run.flop_clocks[flops].sum() + (gate_class == index).sum() * run.samples)
                                     * CLOCK_PJ_PER_REG_BIT)}
@@ -303,12 +304,13 @@ _ZD_NETLIST = None
 
 def zero_detector_pj(values):
     """Switching energy of one FP16 zero detector (:class:`ZeroDetector`, synthesized to gates) fed with the
-    per-cycle ``values`` of one operand slot: gate-net toggles x E_NET_PJ."""
+    per-cycle ``values`` of one operand slot, from reset (0): its own gate-net toggles x E_NET_PJ (its input
+    is the operand line, charged where that is driven)."""
     global _ZD_NETLIST
     if _ZD_NETLIST is None:
         _ZD_NETLIST = GateNetlist(synthesize_gates(ZeroDetector()))
-    result = _ZD_NETLIST.simulate({"x": [int(v) for v in values]})
-    return result.total * E_NET_PJ
+    result = _ZD_NETLIST.simulate({"x": [0] + [int(v) for v in values]})
+    return float(_ZD_NETLIST.own_toggles(result.per_net).sum()) * E_NET_PJ
 
 
 def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=("none", "and", "hold")):

@@ -96,20 +96,34 @@ def design_of(dut):
     return Fragment.get(dut, None).prepare()
 
 
+def _is_wiring(value):
+    """Whether ``value`` is only wires: a signal, a bit-select of one (a field of a payload), a constant, or a
+    concatenation of these -- no gate between source and destination."""
+    from amaranth.hdl._ast import Concat, Const, Signal, Slice
+    if type(value) is Signal or isinstance(value, Const):
+        return True
+    if isinstance(value, Slice):
+        return _is_wiring(value.value)
+    return isinstance(value, Concat) and all(_is_wiring(part) for part in value.parts)
+
+
 def _lhs_by_fragment(design):
+    """Per signal: the fragment driving it, whether it is a register, and whether it is a copy (driven by
+    one combinational statement, a whole-signal assignment of wiring: :func:`_is_wiring`)."""
     from amaranth.hdl._ast import Assign, Signal, SignalDict, SignalSet
-    driver, regs, copies = SignalDict(), SignalSet(), SignalDict()
+    driver, regs, drives, copies = SignalDict(), SignalSet(), SignalDict(), SignalSet()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
             for statement in statements:
                 for signal in statement._lhs_signals():
                     driver.setdefault(signal, fragment)
+                    drives[signal] = drives.get(signal, 0) + 1
                     if domain != "comb":
                         regs.add(signal)
                 if (domain == "comb" and isinstance(statement, Assign) and type(statement.lhs) is Signal
-                        and type(statement.rhs) is Signal):
-                    copies[statement.lhs] = statement.rhs
-    return driver, regs, copies
+                        and _is_wiring(statement.rhs)):
+                    copies.add(statement.lhs)
+    return driver, regs, SignalSet(signal for signal in copies if drives[signal] == 1)
 
 
 def signal_table(design, *, top_class=None):
@@ -164,19 +178,6 @@ class Toggles:
     def as_json(self):
         """The ``toggles`` object of a ``--json`` report: total and by_unit."""
         return {"total": int(self.total), "by_unit": {k: int(v) for k, v in self.by_unit.items()}}
-
-    def __add__(self, other):
-        def merge(a, b):
-            out = dict(a)
-            for k, v in b.items():
-                out[k] = out.get(k, 0) + v
-            return out
-        return Toggles(total=self.total + other.total, by_unit=merge(self.by_unit, other.by_unit),
-                       by_instance=merge(self.by_instance, other.by_instance),
-                       by_signal=merge(self.by_signal, other.by_signal),
-                       samples=self.samples + other.samples,
-                       copies_by_unit=merge(self.copies_by_unit, other.copies_by_unit), reg_bits=max(self.reg_bits, other.reg_bits),
-                       reg_bits_by_unit=dict(self.reg_bits_by_unit or other.reg_bits_by_unit))
 
 
 class ToggleCounter:
