@@ -86,27 +86,30 @@ def test_signal_table_units_and_aliases():
 
 
 def test_copies_are_wiring_driven_once():
-    """Whole signals, bit-selects (payload fields), constants and concatenations of these are the source's
-    wires (not charged again); anything through a gate, or driven by a second statement, is not a copy."""
+    """Whole signals, bit-selects (payload fields), constants and concatenations of these, assigned to a
+    whole signal or field by field, are the source's wires (not charged again); anything through a gate, or
+    driven by any other statement as well, is not a copy."""
     from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
 
     class Wiring(Elaboratable):
         def __init__(self):
             for name, width in (("x", 8), ("c", 1), ("field", 3), ("nested", 2), ("cat", 2), ("padded", 4),
-                                ("gate", 1), ("muxed", 3), ("whole", 8)):
+                                ("port", 4), ("half_gated", 4), ("gate", 1), ("muxed", 3), ("whole", 8)):
                 setattr(self, name, Signal(width, name=name))
 
         def elaborate(self, platform):
             m = Module()
             m.d.comb += [self.whole.eq(self.x), self.field.eq(self.x[2:5]), self.nested.eq(self.x[2:6][1:3]),
                          self.cat.eq(Cat(self.x[0], self.x[7])), self.padded.eq(Cat(self.x[1:3], Const(1, 2))),
+                         self.port[:2].eq(self.x[4:6]), self.port[2:].eq(self.field[:2]),
+                         self.half_gated[:2].eq(self.x[4:6]), self.half_gated[2:].eq(self.x[0:2] + 1),
                          self.gate.eq(self.x[0] & self.x[1]), self.muxed.eq(self.x[0:3])]
             with m.If(self.c):
                 m.d.comb += self.muxed.eq(self.x[3:6])
             return m
 
     table = {s.name: s for s in signal_table(design_of(Wiring()))}
-    assert {name for name, s in table.items() if s.is_copy} == {"whole", "field", "nested", "cat", "padded"}
+    assert {name for name, s in table.items() if s.is_copy} == {"whole", "field", "nested", "cat", "padded", "port"}
 
 
 @pytest.mark.parametrize("path, name, is_reg, cls", [

@@ -108,22 +108,26 @@ def _is_wiring(value):
 
 
 def _lhs_by_fragment(design):
-    """Per signal: the fragment driving it, whether it is a register, and whether it is a copy (driven by
-    one combinational statement, a whole-signal assignment of wiring: :func:`_is_wiring`)."""
-    from amaranth.hdl._ast import Assign, Signal, SignalDict, SignalSet
-    driver, regs, drives, copies = SignalDict(), SignalSet(), SignalDict(), SignalSet()
+    """Per signal: the fragment driving it, whether it is a register, and whether it is a copy: every
+    statement driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or
+    to bits of it (a port's fields connected one by one)."""
+    from amaranth.hdl._ast import Assign, SignalDict, SignalSet, Slice
+    driver, regs, drives, wired = SignalDict(), SignalSet(), SignalDict(), SignalDict()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
             for statement in statements:
+                target = statement.lhs if isinstance(statement, Assign) else None
+                while isinstance(target, Slice):
+                    target = target.value
+                is_wiring = domain == "comb" and target is not None and _is_wiring(statement.lhs) \
+                    and _is_wiring(statement.rhs)
                 for signal in statement._lhs_signals():
                     driver.setdefault(signal, fragment)
                     drives[signal] = drives.get(signal, 0) + 1
+                    wired[signal] = wired.get(signal, 0) + is_wiring
                     if domain != "comb":
                         regs.add(signal)
-                if (domain == "comb" and isinstance(statement, Assign) and type(statement.lhs) is Signal
-                        and _is_wiring(statement.rhs)):
-                    copies.add(statement.lhs)
-    return driver, regs, SignalSet(signal for signal in copies if drives[signal] == 1)
+    return driver, regs, SignalSet(signal for signal, n in drives.items() if wired[signal] == n)
 
 
 def signal_table(design, *, top_class=None):
