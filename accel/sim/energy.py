@@ -1,7 +1,7 @@
 """Energy model: switching energy from toggle counts, calibrated per unit class on published 45 nm figures.
 
-energy = sum over unit classes of toggles x pJ-per-toggle(class)            (switching; a signal that is a
-                                                                              plain copy of another -- a port
+energy = sum over unit classes of toggles x pJ-per-toggle(class)            (switching; a signal that is only
+                                                                              wiring of others -- a port
                                                                               connection -- is not charged)
        + register bits x clock cycles x CLOCK_PJ_PER_REG_BIT                  (clock)
        + buffer accesses x SRAM energy per access                             (buffers, where a run has them)
@@ -43,7 +43,7 @@ DALLY_TABLE = {"hfma": (1.5, 2000.0), "hdp4a": (6.0, 500.0), "hmma": (110.0, 27.
 
 #: Calibration runs (``accel energy --calibrate`` prints this dict): random data, ``ops`` operations back to
 #: back through one unit in the Amaranth simulator, gating ``none``; ``toggles_per_op`` counts the class's
-#: signals only (the lane below the unit's stream wrapper), less plain copies (not charged, see energy_pj).
+#: signals only (the lane below the unit's stream wrapper), less copies (wiring, not charged: see energy_pj).
 CALIBRATION = {
     "mul": {"unit": "fp16_mul", "target_pj": 1.1, "ops": 512, "seed": 1, "toggles_per_op": 92.023},
     "add": {"unit": "fp32_add", "target_pj": 0.9, "ops": 512, "seed": 1, "toggles_per_op": 159.502},

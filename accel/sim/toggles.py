@@ -70,7 +70,8 @@ def unit_class(path, name, *, is_reg=False, top_class=None):
 class SignalInfo:
     """One counted signal: the Amaranth ``signal``, the unit ``path`` (below the top) and its ``name`` there,
     ``width`` in bits, whether it is a register (``is_reg``), its unit class ``cls``, and ``aliases``: every
-    (path, name) under which fragments name it (for backends that look signals up by hierarchical name)."""
+    (path, name) under which fragments name it (for backends that look signals up by hierarchical name).
+    ``is_copy``: the signal is only wiring of others (a port connection), counted but not charged again."""
 
     signal: object
     path: tuple
@@ -164,7 +165,7 @@ def signal_table(design, *, top_class=None):
 @dataclass
 class Toggles:
     """Counted toggles: ``total``, by unit class (``by_unit``), by unit instance path (``by_instance``),
-    by signal full name (``by_signal``), the part of ``by_unit`` on signals that are plain copies of another
+    by signal full name (``by_signal``), the part of ``by_unit`` on signals that are only wiring of others
     (``copies_by_unit``, see :class:`SignalInfo`), plus the ``samples`` taken and register bits (``reg_bits``, by class
     in ``reg_bits_by_unit``) for clock energy. ``per_bit`` maps full names to per-bit count lists (LSB first)
     when counting was asked to keep them."""
