@@ -49,6 +49,7 @@ def test_report_has_total_and_by_unit():
     r = energy.report(toggles)
     assert set(r) == {"toggles", "energy_pj"}
     assert {"mul", "lines"} <= set(r["toggles"]["by_unit"]) and r["toggles"]["total"] == toggles.total
+    assert r["toggles"]["total"] == sum(r["toggles"]["by_unit"].values()) > 0
     assert r["energy_pj"]["total"] == pytest.approx(sum(r["energy_pj"]["by_unit"].values()), abs=0.01)
 
 
