@@ -243,5 +243,8 @@ def add(a, b, fmt=FP32):
 
 
 def add_gated(a, b, b_zero, fmt=FP32):
-    """The zero-gated adder of the contract: a flagged ``b`` is skipped and ``a`` passes unchanged."""
-    return np.where(np.asarray(b_zero, dtype=bool), np.asarray(a).astype(fmt.dtype), add(a, b, fmt))
+    """The zero-gated adder of the contract: a flagged ``b`` is skipped and ``a`` passes unchanged, except
+    that a NaN ``a`` becomes the canonical NaN, as every NaN result does."""
+    a = np.asarray(a).astype(fmt.dtype)
+    passed = np.where(is_nan(a, fmt), fmt.canonical_nan, a).astype(fmt.dtype)
+    return np.where(np.asarray(b_zero, dtype=bool), passed, add(a, b, fmt))
