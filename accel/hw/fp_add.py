@@ -82,10 +82,11 @@ class FPAddLane(wiring.Component):
         total = add_core(m, self.a_reg, self.b_reg, self._fmt)
         if self._gating == "hold":
             skip = stage_reg(m, skip_in, self.load, "skip_reg")
-            # the running sum passes unchanged, except that a NaN leaves canonical as every NaN result does
-            passed = Mux(unpack(self.x.a, self._fmt).nan, self._fmt.canonical_nan, self.x.a)
-            bypass = stage_reg(m, passed, self.load & skip_in, "bypass_reg")
-            total = Mux(skip, bypass, total)
+            bypass = stage_reg(m, self.x.a, self.load & skip_in, "bypass_reg")
+            # the running sum passes unchanged, except that a NaN leaves canonical as every NaN result does;
+            # checked behind the register, so the check switches only when a skipped sum changes
+            passed = Mux(unpack(bypass, self._fmt).nan, self._fmt.canonical_nan, bypass)
+            total = Mux(skip, passed, total)
         m.d.comb += self.y.eq(total)
         return m
 
