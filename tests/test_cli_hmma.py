@@ -99,6 +99,9 @@ def test_inputs_that_are_not_npz_archives(tmp_path, capsys):
     inp.write_text("a, b, c\n1, 2, 3\n")
     code, err = run_cli(tmp_path, capsys)
     assert code == 2 and "not a .npz file" in err and len(err.splitlines()) == 1
+    inp.write_bytes(b"")
+    code, err = run_cli(tmp_path, capsys)
+    assert code == 2 and "is empty" in err and len(err.splitlines()) == 1
     with zipfile.ZipFile(inp, "w") as archive:     # members without a .npy header
         for key in "abc":
             archive.writestr(f"{key}.npy", b"raw bytes")
@@ -156,6 +159,9 @@ def test_unusable_output_path_fails_before_the_run(tmp_path, capsys):
                          (f"{tmp_path}/new/", "names a directory; expected a file name"),
                          (f"{tmp_path}/ops.npz/", "names a directory; expected a file name"),
                          (tmp_path / "afile" / "res.npz", f"{tmp_path}/afile is not a directory"),
+                         (f"{tmp_path}/afile/../res.npz", "does not exist"),     # resolved as on writing
+                         (f"{tmp_path}/nodir/../res.npz", "does not exist"),
+                         (f"{tmp_path}/sub/..", "names a directory; expected a file name"),
                          (tmp_path / "ops.npz", "is also the input"),
                          (tmp_path / "." / "ops.npz", "is also the input")):
         code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(out)])

@@ -57,11 +57,13 @@ def test_run_rejects_an_empty_output_directory_name(capsys):
     assert "the directory name is empty" in capsys.readouterr().err
 
 
-def test_run_rejects_an_output_directory_it_cannot_create(tmp_path, capsys):
+@pytest.mark.parametrize("out", ["file/sub", "file/../sub"])     # ".." resolved as on creating
+def test_run_rejects_an_output_directory_it_cannot_create(tmp_path, capsys, out):
     (tmp_path / "file").write_text("x")
-    assert main(["run", "--out", str(tmp_path / "file" / "sub")]) == 2
+    assert main(["run", "--out", f"{tmp_path}/{out}"]) == 2
     err = capsys.readouterr().err
-    assert "cannot create or write in" in err and len(err.strip().splitlines()) == 1
+    assert f"cannot create or write in {tmp_path}/file" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "sub").exists()
 
 
 def test_a_reader_closing_the_pipe_early_ends_the_command_quietly():

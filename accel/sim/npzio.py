@@ -59,6 +59,8 @@ def _open_npz(path):
                 stream = io.BytesIO(stream.read())
         head = stream.read(6)
         stream.seek(0)
+        if not head:
+            raise UserError(f"{path}: is empty; expected a .npz archive (numpy.savez)")
         if head.startswith(b"\x93NUMPY"):
             raise UserError(f"{path}: is a .npy file (one array); expected a .npz archive (numpy.savez) holding "
                             f"the named arrays")
@@ -74,15 +76,16 @@ def _open_npz(path):
 
 
 def check_output(path, inputs=()):
-    """UserError unless ``path`` can become an output file: a file name (not empty, not ending in a
-    separator), its directory exists and is writable, nothing but a regular file is there already (a
+    """UserError unless ``path`` can become an output file: a file name (not empty, not naming a directory
+    with a final separator, ``.`` or ``..``), its directory exists and is writable, nothing but a regular file is there already (a
     directory, device or link would be replaced), and it is none of the command's ``inputs``. Commands call
     it before their work, so a bad ``--out`` fails at once."""
     if not path:
         raise UserError("the output file name is empty")
-    if path.endswith(os.sep):
+    directory, name = os.path.split(path)
+    if name in ("", os.curdir, os.pardir):
         raise UserError(f"{path}: names a directory; expected a file name")
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = directory or os.curdir     # as written: the system resolves "..", links included, as on writing
     if not os.path.exists(directory):
         raise UserError(f"{path}: directory {directory} does not exist")
     if not os.path.isdir(directory):
@@ -105,9 +108,9 @@ def check_output_dir(path, option="--out", files=()):
         raise UserError(f"{option}: the directory name is empty")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{option} {path}: exists and is not a directory")
-    existing = os.path.abspath(path)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = path
+    while not os.path.exists(existing):     # as written, so that ".." resolves as it will on creating
+        existing = os.path.dirname(existing.rstrip(os.sep)) or os.curdir
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: cannot create or write in {existing}")
     if os.path.isdir(path):

@@ -112,16 +112,13 @@ def _lhs_by_fragment(design):
     """Per signal: the fragment driving it, whether it is a register, and whether it is a copy: every
     statement driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or
     to bits of it (a port's fields connected one by one)."""
-    from amaranth.hdl._ast import Assign, SignalDict, SignalSet, Slice
+    from amaranth.hdl._ast import Assign, SignalDict, SignalSet
     driver, regs, drives, wired = SignalDict(), SignalSet(), SignalDict(), SignalDict()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
             for statement in statements:
-                target = statement.lhs if isinstance(statement, Assign) else None
-                while isinstance(target, Slice):
-                    target = target.value
-                is_wiring = domain == "comb" and target is not None and _is_wiring(statement.lhs) \
-                    and _is_wiring(statement.rhs)
+                is_wiring = (domain == "comb" and isinstance(statement, Assign) and _is_wiring(statement.lhs)
+                             and _is_wiring(statement.rhs))
                 for signal in statement._lhs_signals():
                     driver.setdefault(signal, fragment)
                     drives[signal] = drives.get(signal, 0) + 1
