@@ -252,6 +252,46 @@ def test_sparse_bits_rejects_bad_format_and_density():
         sparse_bits(4, 1.5, np.random.default_rng(0))
 
 
+def test_held_lines_by_hand():
+    # a flagged element is never sent: its lines keep the value last sent on them (0 before the first)
+    import numpy as np
+    from accel.sim.workloads import held_lines
+    bits = np.array([[0, 2], [7, 0], [0, 0], [0, 5], [9, 0]], np.uint16)
+    flags = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 0]], bool)   # the last row's 0 is sent as a value
+    expected = np.array([[0, 2], [7, 2], [7, 2], [7, 5], [9, 0]], np.uint16)
+    held = held_lines(bits, flags)
+    assert held.dtype == np.uint16 and np.array_equal(held, expected)
+    with pytest.raises(ValueError, match="differ in shape"):
+        held_lines(bits, flags[:, :1])
+
+
+def test_hold_sender_freezes_the_operand_lines_and_results_stay_exact():
+    # on the same sparse data the hold sender's value lines toggle only between non-zero values: the
+    # array's input lines cost less than under and (the C lines and the flags are the same in both)
+    from accel.sim.hmma import run_hmma
+    from accel.sim.workloads import hmma_operands
+    a, b, c = hmma_operands(8, m=2, k=2, p=2, weight_density=0.1, act_density=0.3, seed=11)
+    runs = {g: run_hmma(a, b, c, gating=g) for g in ("hold", "and")}
+    assert all(run.bit_exact for run in runs.values())
+    lines = {g: energy.energy_pj(run.toggles).by_unit["lines"] for g, run in runs.items()}
+    flags = {g: run.toggles.by_unit["flags"] for g, run in runs.items()}
+    assert lines["hold"] < lines["and"] and flags["hold"] == flags["and"]
+
+
+def test_unit_operands_hold_sender_keeps_values_and_flags():
+    import numpy as np
+    from accel.golden import fp
+    sent = {g: energy.unit_operands("fp16_mul", 60, seed=4, density_a=0.3, density_b=0.3, gating=g)
+            for g in ("none", "and", "hold")}
+    zero_a = fp.is_zero(sent["none"]["a"], fp.FP16)
+    assert zero_a.any() and not sent["none"]["a_zero"].any()
+    assert np.array_equal(sent["and"]["a"], sent["none"]["a"]) and np.array_equal(sent["and"]["a_zero"], zero_a)
+    assert np.array_equal(sent["hold"]["a_zero"], zero_a)
+    assert np.array_equal(sent["hold"]["a"][~zero_a], sent["none"]["a"][~zero_a])
+    first_sent = int(np.argmin(zero_a))      # a zero is never sent once a value has been
+    assert not fp.is_zero(sent["hold"]["a"][first_sent:], fp.FP16).any()
+
+
 # ------------------------------------------------------------------------------------------ array at gate level
 
 def test_array_gate_level_splits_energy_by_lane_and_gates_the_clock():

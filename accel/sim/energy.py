@@ -25,7 +25,7 @@ from ..hw.units import build_unit
 from .errors import UserError
 from .payload import pack
 from .toggles import count_toggles
-from .workloads import sparse_bits
+from .workloads import sent_operand, sparse_bits
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "GATE_CALIBRATION", "PJ_PER_TOGGLE",
            "E_NET_PJ", "E_NET_PJ_BY_CLASS",
@@ -152,18 +152,21 @@ def build(unit, gating="none"):
 
 def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none"):
     """Random operand fields of ``n`` operations of ``unit``: normally distributed values, each operand
-    non-zero with its density; zero flags raised by the sender unless gating is ``none``."""
+    non-zero with its density, as the sender puts them out under ``gating``
+    (:func:`~accel.sim.workloads.sent_operand`: zero flags unless ``none``; with ``hold`` a flagged value's
+    lines keep their last value). The values drawn depend on ``seed`` only, not on ``gating``."""
     for name, d in (("density_a", density_a), ("density_b", density_b)):
         if not 0.0 <= d <= 1.0:
             raise UserError(f"{name} must lie in [0, 1], not {d!r}")
     rng = np.random.default_rng(seed)
-    flag = gating != "none"
     if unit == "fp16_mul":
         a, b = sparse_bits(n, density_a, rng, fp.FP16), sparse_bits(n, density_b, rng, fp.FP16)
-        return {"a": a, "a_zero": fp.is_zero(a, fp.FP16) & flag, "b": b, "b_zero": fp.is_zero(b, fp.FP16) & flag}
+        (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
+        return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
     if unit == "fp32_add":
         a, b = sparse_bits(n, density_a, rng, fp.FP32), sparse_bits(n, density_b, rng, fp.FP32)
-        return {"a": a, "b": b, "b_zero": fp.is_zero(b, fp.FP32) & flag}
+        b, b_zero = sent_operand(b, fp.FP32, gating)
+        return {"a": a, "b": b, "b_zero": b_zero}
     raise UserError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
 
 

@@ -1,7 +1,8 @@
 """Run HMMA instructions through the hardware on a backend and compare with the golden model.
 
 The sender of the operand stream raises each element's ``is_zero`` flag (it is the zero detector in
-front of the array); with gating ``none`` there is no detection and every flag stays low.
+front of the array); with ``hold`` it never sends a flagged zero, whose data lines keep their last value
+(:func:`~accel.sim.workloads.sent_operand`); with ``none`` there is no detection and every flag stays low.
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from ..hw.hmma import HMMA
 from . import energy
 from .payload import pack, unpack
 from .toggles import count_toggles
+from .workloads import sent_operand
 
 
 @dataclass
@@ -59,18 +61,31 @@ def check_operands(a, b, c):
         raise ValueError(f"an empty array: M, N, K = {a.shape[1]}, {b.shape[2]}, {a.shape[2]}; each must be at least 1")
 
 
-def operand_flags(bits, gating):
-    """The is_zero flags the sender raises: none at all when gating is ``none``."""
-    return fp.is_zero(bits, fp.FP16) & (gating != "none")
-
-
 def instruction_words(dut, a, b, c, gating):
+    """One payload word per instruction, as the sender puts the batch out under ``gating``."""
     n = a.shape[0]
+    (a_lines, a_zero), (b_lines, b_zero) = (sent_operand(x, fp.FP16, gating) for x in (a, b))
     return pack(dut.i.payload.shape(), {
-        "a.value": a.reshape(n, -1), "a.is_zero": operand_flags(a, gating).reshape(n, -1),
-        "b.value": b.reshape(n, -1), "b.is_zero": operand_flags(b, gating).reshape(n, -1),
+        "a.value": a_lines.reshape(n, -1), "a.is_zero": a_zero.reshape(n, -1),
+        "b.value": b_lines.reshape(n, -1), "b.is_zero": b_zero.reshape(n, -1),
         "c": c.reshape(n, -1),
     })
+
+
+def instruction_operands(dut, words, gating):
+    """The batch (a, b, c) that payload ``words`` from :func:`instruction_words` stand for: the values on the
+    lines, except that under ``hold`` a flagged element is a zero whatever its held lines carry (its
+    product is skipped, so the sign of that zero does not matter)."""
+    m, p, k = dut.shape
+    fields, n = unpack(dut.i.payload.shape(), words), len(words)
+
+    def operand(name, shape):
+        values = fields[f"{name}.value"].astype(np.uint16)
+        if gating == "hold":
+            values[fields[f"{name}.is_zero"].astype(bool)] = 0
+        return values.reshape(n, *shape)
+
+    return operand("a", (m, k)), operand("b", (k, p)), fields["c"].astype(np.uint32).reshape(n, m, p)
 
 
 def result_words_to_d(dut, outputs):

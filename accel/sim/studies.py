@@ -47,16 +47,17 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     with clock gates on the netlist's enables (``clock_gated``, see :mod:`accel.sim.gatelevel`).
     """
     unit = "fp16_mul"
-    fields = unit_operands(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
-    useful_mask = ~fp.is_zero(fields["a"], fp.FP16) & ~fp.is_zero(fields["b"], fp.FP16)
+    values = unit_operands(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
+    useful_mask = ~fp.is_zero(values["a"], fp.FP16) & ~fp.is_zero(values["b"], fp.FP16)
     useful = float(np.mean(useful_mask))
     n_useful = int(useful_mask.sum())
     result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
               "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
               "useful_ops": n_useful, "gating": {}}
+    sent = {}   # the operand fields as the sender put them out, by gating
     for gating in ("none", "and", "hold"):
-        toggles, _ = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
-                                  density_b=act_density)
+        toggles, sent[gating] = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
+                                             density_b=act_density)
         spent = energy_pj(toggles)
         result["gating"][gating] = {"mul_pj": spent.by_unit.get("mul", 0.0),
                                     "mul_toggles": toggles.by_unit.get("mul", 0),
@@ -65,7 +66,7 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     dense_pj = CALIBRATION["mul"]["target_pj"]     # the calibrated dense random multiply, per op
     _ratios(result, dense_pj, "mul_pj")
     if gate_level:
-        result["gate_level"] = _gate_sparsity(fields, ops=ops, useful=useful, n_useful=n_useful,
+        result["gate_level"] = _gate_sparsity(sent, ops=ops, useful=useful, n_useful=n_useful,
                                               dense_ops=dense_ops)
     return result
 
@@ -108,14 +109,11 @@ def _gate_switching_pj(net_toggles, dff_toggles):
     return (net_toggles + (FLOP_NET_EQUIV - 1) * dff_toggles) * E_NET_PJ_BY_CLASS["mul"]
 
 
-def _gate_sparsity(fields, *, ops, useful, n_useful, dense_ops):
+def _gate_sparsity(sent, *, ops, useful, n_useful, dense_ops):
     result = {"level": "gate", "ops": ops, "useful_fraction": round(useful, 4), "useful_ops": n_useful,
               "gating": {}}
     for gating in ("none", "and", "hold"):
-        flag = gating != "none"
-        gated = dict(fields, a_zero=fp.is_zero(fields["a"], fp.FP16) & flag,
-                     b_zero=fp.is_zero(fields["b"], fp.FP16) & flag)
-        r = replay_mul_lane(gated, gating=gating)
+        r = replay_mul_lane(sent[gating], gating=gating)
         result["gating"][gating] = {
             "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
             "net_toggles": r.net_toggles, "dff_toggles": r.dff_toggles,

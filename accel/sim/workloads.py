@@ -1,4 +1,5 @@
-"""Stimulus generators: random operands with a chosen density of non-zero values (seeded, reproducible)."""
+"""Stimulus generators: random operands with a chosen density of non-zero values (seeded, reproducible), and
+what a ``hold`` sender puts on the data lines."""
 
 import numpy as np
 
@@ -22,6 +23,27 @@ def sparse_bits(shape, density, rng, fmt=fp.FP16):
     bits[fp.is_zero(bits, fmt)] = fp.to_bits(1.0, fmt)  # a zero only where the density says so
     bits[rng.random(shape) >= density] = 0
     return bits
+
+
+def held_lines(bits, flags):
+    """The values a ``hold`` sender drives onto the data lines, one row per transfer (axis 0): ``bits``,
+    except that a flagged element is never sent and its lines keep the value last sent on them (0 before
+    the first), so only its ``is_zero`` flag changes (DESIGN.md: frozen lines)."""
+    bits, flags = np.asarray(bits), np.asarray(flags, bool)
+    if bits.shape != flags.shape:
+        raise ValueError(f"values {bits.shape} and flags {flags.shape} differ in shape")
+    rows = np.arange(len(bits)).reshape((-1,) + (1,) * (bits.ndim - 1))
+    last_sent = np.maximum.accumulate(np.where(flags, -1, rows), axis=0)
+    held = np.take_along_axis(bits, np.maximum(last_sent, 0), axis=0)
+    return np.where(last_sent >= 0, held, 0).astype(bits.dtype)
+
+
+def sent_operand(bits, fmt, gating):
+    """What the sender in front of a unit puts out for operand ``bits`` (rows = transfers) under ``gating``:
+    (values on the data lines, ``is_zero`` flags). Flags mark ±0 unless gating is ``none``; with ``hold``
+    a flagged value is not sent (:func:`held_lines`)."""
+    flags = fp.is_zero(bits, fmt) & (gating != "none")
+    return (held_lines(bits, flags) if gating == "hold" else bits), flags
 
 
 def hmma_operands(n, *, m=4, k=4, p=4, weight_density=1.0, act_density=1.0, seed=0):

@@ -2,20 +2,20 @@
 
 Configuration from the environment (set by test_cocotb.py): ACCEL_TB_GATING, ACCEL_TB_SHAPE ("m,n,k"),
 ACCEL_TB_SEED. Operands are sparse (zeros on about a third of the elements, so the zero flags and the
-frozen lines are exercised) with special values mixed in; the sender raises ``is_zero`` on ±0 elements
-(none with gating ``none``), as :func:`accel.sim.hmma.instruction_words` does.
+frozen lines are exercised) with special values mixed in, put out as :func:`accel.sim.hmma.instruction_words`
+does: ``is_zero`` on ±0 elements (none with gating ``none``), and under ``hold`` a flagged element's lines
+keep their last value.
 """
 
 import os
 import random
 
 import cocotb
-import numpy as np
 
 from accel.golden import fp
 from accel.golden import hmma as golden
 from accel.hw.hmma import HMMA
-from accel.sim.hmma import instruction_words
+from accel.sim.hmma import instruction_operands, instruction_words
 from accel.sim.payload import pack, unpack
 from streams import GATING, SEED, fp_patterns, stream_tests
 
@@ -35,12 +35,8 @@ def stimulus(count, seed):
 
 def model(words):
     """Golden D for each instruction word (operands recovered from the word itself)."""
-    f = unpack(IN_LAYOUT, words)
-    count = len(words)
-    a = f["a.value"].astype(np.uint16).reshape(count, M, K)
-    b = f["b.value"].astype(np.uint16).reshape(count, K, N)
-    c = f["c"].astype(np.uint32).reshape(count, M, N)
-    return pack(OUT_LAYOUT, {"d": golden.hmma(a, b, c, GATING).reshape(count, M * N)})
+    a, b, c = instruction_operands(UNIT, words, GATING)
+    return pack(OUT_LAYOUT, {"d": golden.hmma(a, b, c, GATING).reshape(len(words), M * N)})
 
 
 def compare(got, want, word):
