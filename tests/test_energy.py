@@ -278,6 +278,25 @@ def test_hold_sender_freezes_the_operand_lines_and_results_stay_exact():
     assert lines["hold"] < lines["and"] and flags["hold"] == flags["and"]
 
 
+def test_flag_lines_are_the_flag_bits_of_the_input_bus():
+    # 1x1x1 array: the bus is a (16 value bits, flag at bit 16), b (flag at bit 33), c; count those two bits'
+    # changes in the sampled bus values by hand
+    import numpy as np
+    from accel.hw.hmma import HMMA
+    from accel.sim.hmma import flag_line_toggles, instruction_words
+    from accel.sim.pysim import run_stream
+    from accel.sim.toggles import ToggleCounter
+    a = np.array([0, 0x3C00, 0, 0, 0x4000, 0x8000], np.uint16).reshape(6, 1, 1)
+    b = np.array([0x3C00, 0, 0, 0x3C00, 0x3C00, 0], np.uint16).reshape(6, 1, 1)
+    c = np.zeros((6, 1, 1), np.uint32)
+    dut = HMMA(m=1, n=1, k=1, gating="hold")
+    counter = ToggleCounter(per_bit=True, record=["i__payload"])
+    run_stream(dut, instruction_words(dut, a, b, c, "hold"), on_cycle=counter.on_cycle)
+    bus = counter.recorded["i__payload"]
+    by_hand = sum(((now ^ before) >> bit) & 1 for before, now in zip(bus, bus[1:]) for bit in (16, 33))
+    assert by_hand >= 6 and flag_line_toggles(dut, counter.result()) == by_hand
+
+
 def test_unit_operands_hold_sender_keeps_values_and_flags():
     import numpy as np
     from accel.golden import fp

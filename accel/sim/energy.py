@@ -72,8 +72,9 @@ def _net_pj(cls):
 #: Energy of one register bit's data toggle, in gate-net toggles: a D flip-flop's master and slave latch
 #: nodes and its output (an estimate, see docs/energy.md).
 FLOP_NET_EQUIV = 4.0
-#: A distribution line spans the array: one toggle of an operand / flag line costs this many gate-net toggles
-#: (wire capacitance of ~0.2 mm of 45 nm wire at 0.2 fF/um against ~2 fF per gate node; docs/energy.md).
+#: A distribution line spans the array: one toggle of an operand line (a value or zero-flag bit of the array's
+#: input bus, charged once however many lanes it feeds) costs this many gate-net toggles (wire capacitance of
+#: ~0.2 mm of 45 nm wire at 0.2 fF/um against ~2 fF per gate node; docs/energy.md).
 LINE_NET_EQUIV = 20.0
 #: Clock energy per register bit per cycle, in gate-net toggles: the clock pin's two internal nodes toggle
 #: twice per cycle, plus the bit's share of the clock tree (docs/energy.md).
@@ -89,7 +90,7 @@ PJ_PER_TOGGLE = {
     "mul": _calibrated("mul"),
     "add": _calibrated("add"),
     "zdet": E_NET_PJ,
-    "flags": LINE_NET_EQUIV * E_NET_PJ,
+    "flags": FLOP_NET_EQUIV * E_NET_PJ,     # flag delay registers: register bits like ``pipe``'s
     "lines": LINE_NET_EQUIV * E_NET_PJ,
     "pipe": FLOP_NET_EQUIV * E_NET_PJ,
     "ctl": FLOP_NET_EQUIV * E_NET_PJ,

@@ -13,7 +13,7 @@ from ..golden import fp
 from ..golden import hmma as golden
 from ..hw.hmma import HMMA
 from . import energy
-from .payload import pack, unpack
+from .payload import leaves, pack, unpack
 from .toggles import count_toggles
 from .workloads import sent_operand
 
@@ -88,23 +88,31 @@ def instruction_operands(dut, words, gating):
     return operand("a", (m, k)), operand("b", (k, p)), fields["c"].astype(np.uint32).reshape(n, m, p)
 
 
+def flag_line_toggles(dut, toggles):
+    """Toggles of the zero-flag bits of ``dut``'s input bus (its flag lines), from per-bit counts."""
+    bus = toggles.per_bit["i__payload"]
+    return sum(bus[leaf.offset + index * leaf.stride] for path, leaf in leaves(dut.i.payload.shape()).items()
+               if path.endswith(".is_zero") for index in range(leaf.count))
+
+
 def result_words_to_d(dut, outputs):
     """D as FP32 bit patterns [N, M, P] from the array's packed output payload words, one per instruction."""
     m, p, _ = dut.shape
     return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, p)
 
 
-def run_hmma(a, b, c, *, gating="hold", backend="pysim", **stream_options):
+def run_hmma(a, b, c, *, gating="hold", backend="pysim", per_bit=False, **stream_options):
     """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array,
-    counting toggles on every signal. ``stream_options`` go to the backend's ``run_stream``
-    (valid/ready patterns, cycle limit).
+    counting toggles on every signal (``per_bit``: per bit too, pysim only). ``stream_options`` go to the
+    backend's ``run_stream`` (valid/ready patterns, cycle limit).
     """
     check_operands(a, b, c)
     golden.check_gating(gating)
     n, m, k = a.shape
     p = b.shape[2]
     dut = HMMA(m=m, n=p, k=k, gating=gating)
-    run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, **stream_options)
+    run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, per_bit=per_bit,
+                                 **stream_options)
     d = result_words_to_d(dut, run.outputs)
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
                    macs_gated=golden.gated_mac_count(a, b, gating),

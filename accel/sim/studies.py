@@ -316,10 +316,15 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
 
     For each density point the same ``instructions`` random instructions run under each gating in the
     Amaranth simulator with toggle counting. Per point and gating: ``mul_pj`` (all multipliers), ``array_pj``
-    (whole array: switching + clock), ``flags_pj`` (flag wires and flag registers: the ``flags`` class plus
-    the multipliers' zero registers), per instruction; per point ``useful`` (fraction of multiplies with
-    both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the array, gate level).
+    (whole array: switching + clock), ``flags_pj`` (what the flags cost: the flag lines, i.e. the zero-flag
+    bits of the input bus, at the ``lines`` price, the ``flags`` class of flag delay registers and the
+    multipliers' zero registers; all of it already inside ``array_pj``), per instruction; per point ``useful``
+    (fraction of multiplies with both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the
+    array, gate level).
     """
+    from ..hw.hmma import HMMA
+    from .hmma import flag_line_toggles
+    array = HMMA()
     points = []
     for w, act in densities:
         a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
@@ -329,11 +334,12 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
         point = {"weight_density": w, "act_density": act, "density": round(w * act, 4),
                  "useful": round(useful, 4), "zdet_pj": round(zdet, 4), "gating": {}}
         for gating in gatings:
-            toggles = run_hmma(a, b, c, gating=gating).toggles
+            toggles = run_hmma(a, b, c, gating=gating, per_bit=True).toggles
             spent = energy_pj(toggles)
             zero_regs = sum(n for name, n in toggles.by_signal.items()
                             if name.startswith("mul") and "zero" in name.split(".")[-1])
-            flags = spent.by_unit.get("flags", 0.0) + zero_regs * PJ_PER_TOGGLE["mul"]
+            flags = (flag_line_toggles(array, toggles) * PJ_PER_TOGGLE["lines"] + spent.by_unit.get("flags", 0.0)
+                     + zero_regs * PJ_PER_TOGGLE["mul"])
             point["gating"][gating] = {"mul_pj": round(spent.by_unit.get("mul", 0.0) / instructions, 3),
                                        "array_pj": round(spent.total / instructions, 3),
                                        "flags_pj": round(flags / instructions, 3)}

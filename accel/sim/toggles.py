@@ -19,7 +19,8 @@ statement drives (a top-level input) belongs to the shallowest fragment that nam
            in :class:`~accel.hw.fp_mul.FPMul`, ``mul_i_j_k`` in the HMMA array)
 ``add``    at or below a fragment named ``add*`` (the FP adder lanes)
 ``zdet``   at or below a fragment named ``zd*`` / ``zero_det*`` (zero detectors, where a design has them)
-``flags``  array-level signals whose name mentions ``zero`` or ``flag`` (the zero-flag wires)
+``flags``  array-level signals whose name mentions ``zero`` or ``flag`` (the zero-flags' delay registers; the
+           flag lines themselves are bits of the array's input bus, in ``lines``)
 ``ctl``    array-level handshake and control: names with a ``_``-separated word ``valid``, ``ready``,
            ``load``, ``clk``, ``rst``, ``stall``, ``busy``, ``count``, ``state``, ``en``/``enable`` ...
 ``pipe``   other array-level registers (delay / pipeline registers)
