@@ -294,7 +294,7 @@ def test_flag_lines_are_the_flag_bits_of_the_input_bus():
     run_stream(dut, instruction_words(dut, a, b, c, "hold"), on_cycle=counter.on_cycle)
     bus = counter.recorded["i__payload"]
     by_hand = sum(((now ^ before) >> bit) & 1 for before, now in zip(bus, bus[1:]) for bit in (16, 33))
-    assert by_hand >= 6 and flag_line_toggles(dut, counter.result()) == by_hand
+    assert by_hand >= 6 and flag_line_toggles(dut.shape, counter.result()) == by_hand
 
 
 def test_unit_operands_hold_sender_keeps_values_and_flags():

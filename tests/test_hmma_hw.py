@@ -31,6 +31,7 @@ def test_hmma_small_shapes_under_backpressure(gating, m, n, k):
     check_hmma(gating, seed=22, m=m, n=n, k=k, instructions=16, with_backpressure=True)
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("gating", GATINGS)
 def test_instruction_words_stand_for_their_operands(gating):
     # the cocotb checker recovers the batch from the words: under hold a flagged element's lines carry the

@@ -41,11 +41,15 @@ class HMMA(wiring.Component):
         self._m, self._n, self._k = check_count("m", m), check_count("n", n), check_count("k", k)
         self._gating = check_choice("gating", gating, GATING_STYLES)
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "a": data.ArrayLayout(OPERAND, m * k), "b": data.ArrayLayout(OPERAND, k * n),
-                "c": data.ArrayLayout(FP32.width, m * n)}))),
+            "i": In(stream.Signature(self.input_layout(m, n, k))),
             "o": Out(stream.Signature(data.StructLayout({"d": data.ArrayLayout(FP32.width, m * n)}))),
         })
+
+    @staticmethod
+    def input_layout(m, n, k):
+        """The payload layout of the input stream of an ``m`` x ``n`` x ``k`` array."""
+        return data.StructLayout({"a": data.ArrayLayout(OPERAND, m * k), "b": data.ArrayLayout(OPERAND, k * n),
+                                  "c": data.ArrayLayout(FP32.width, m * n)})
 
     @property
     def shape(self):

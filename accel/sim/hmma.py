@@ -88,10 +88,11 @@ def instruction_operands(dut, words, gating):
     return operand("a", (m, k)), operand("b", (k, p)), fields["c"].astype(np.uint32).reshape(n, m, p)
 
 
-def flag_line_toggles(dut, toggles):
-    """Toggles of the zero-flag bits of ``dut``'s input bus (its flag lines), from per-bit counts."""
+def flag_line_toggles(shape, toggles):
+    """Toggles of the zero-flag bits of the input bus (the flag lines) of an array of ``shape`` (m, n, k), from
+    per-bit counts."""
     bus = toggles.per_bit["i__payload"]
-    return sum(bus[leaf.offset + index * leaf.stride] for path, leaf in leaves(dut.i.payload.shape()).items()
+    return sum(bus[leaf.offset + index * leaf.stride] for path, leaf in leaves(HMMA.input_layout(*shape)).items()
                if path.endswith(".is_zero") for index in range(leaf.count))
 
 

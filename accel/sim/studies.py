@@ -322,12 +322,11 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
     (fraction of multiplies with both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the
     array, gate level).
     """
-    from ..hw.hmma import HMMA
     from .hmma import flag_line_toggles
-    array = HMMA()
     points = []
     for w, act in densities:
         a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
+        shape = (a.shape[1], b.shape[2], a.shape[2])
         useful = float(np.mean(~skipped_products(a, b)))
         zdet = sum(zero_detector_pj(col) for col in np.concatenate(
             [a.reshape(instructions, -1), b.reshape(instructions, -1)], axis=1).T) / instructions
@@ -338,7 +337,7 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
             spent = energy_pj(toggles)
             zero_regs = sum(n for name, n in toggles.by_signal.items()
                             if name.startswith("mul") and "zero" in name.split(".")[-1])
-            flags = (flag_line_toggles(array, toggles) * PJ_PER_TOGGLE["lines"] + spent.by_unit.get("flags", 0.0)
+            flags = (flag_line_toggles(shape, toggles) * PJ_PER_TOGGLE["lines"] + spent.by_unit.get("flags", 0.0)
                      + zero_regs * PJ_PER_TOGGLE["mul"])
             point["gating"][gating] = {"mul_pj": round(spent.by_unit.get("mul", 0.0) / instructions, 3),
                                        "array_pj": round(spent.total / instructions, 3),
