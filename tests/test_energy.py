@@ -140,9 +140,11 @@ def test_cli_errors(capsys, argv, message):
 # ------------------------------------------------------------------------------------------ zero gating
 
 def _flagged(a, b, gating):
+    """The multiplier's operand fields as the sender puts ``a`` and ``b`` out under ``gating``."""
     from accel.golden import fp
-    flag = gating != "none"
-    return {"a": a, "b": b, "a_zero": fp.is_zero(a, fp.FP16) & flag, "b_zero": fp.is_zero(b, fp.FP16) & flag}
+    from accel.sim.workloads import sent_operand
+    (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
+    return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
 
 
 def _zero_run(dense_ops=6, zero_ops=20, seed=2):
@@ -255,7 +257,8 @@ def test_sparse_bits_rejects_bad_format_and_density():
 def test_held_lines_by_hand():
     # a flagged element is never sent: its lines keep the value last sent on them (0 before the first)
     import numpy as np
-    from accel.sim.workloads import held_lines
+    from accel.golden import fp
+    from accel.sim.workloads import held_lines, sent_operand
     bits = np.array([[0, 2], [7, 0], [0, 0], [0, 5], [9, 0]], np.uint16)
     flags = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 0]], bool)   # the last row's 0 is sent as a value
     expected = np.array([[0, 2], [7, 2], [7, 2], [7, 5], [9, 0]], np.uint16)
@@ -263,6 +266,8 @@ def test_held_lines_by_hand():
     assert held.dtype == np.uint16 and np.array_equal(held, expected)
     with pytest.raises(ValueError, match="differ in shape"):
         held_lines(bits, flags[:, :1])
+    with pytest.raises(ValueError, match="'hodl'"):
+        sent_operand(bits, fp.FP16, "hodl")
 
 
 def test_hold_sender_freezes_the_operand_lines_and_results_stay_exact():
@@ -279,22 +284,23 @@ def test_hold_sender_freezes_the_operand_lines_and_results_stay_exact():
 
 
 def test_flag_lines_are_the_flag_bits_of_the_input_bus():
-    # 1x1x1 array: the bus is a (16 value bits, flag at bit 16), b (flag at bit 33), c; count those two bits'
-    # changes in the sampled bus values by hand
+    # 1x1x2 array: the bus is a[0], a[1], b[0], b[1] (16 value bits and a flag bit each: flags at bits 16, 33,
+    # 50, 67), then c; count the flag bits' changes in the sampled bus values by hand
     import numpy as np
     from accel.hw.hmma import HMMA
     from accel.sim.hmma import flag_line_toggles, instruction_words
     from accel.sim.pysim import run_stream
     from accel.sim.toggles import ToggleCounter
-    a = np.array([0, 0x3C00, 0, 0, 0x4000, 0x8000], np.uint16).reshape(6, 1, 1)
-    b = np.array([0x3C00, 0, 0, 0x3C00, 0x3C00, 0], np.uint16).reshape(6, 1, 1)
-    c = np.zeros((6, 1, 1), np.uint32)
-    dut = HMMA(m=1, n=1, k=1, gating="hold")
+    one, two = 0x3C00, 0x4000
+    a = np.array([[0, one], [one, 0], [0, 0], [two, 0], [0x8000, one]], np.uint16).reshape(5, 1, 2)
+    b = np.array([[one, 0], [0, 0], [0, two], [one, two], [0, 0]], np.uint16).reshape(5, 2, 1)
+    c = np.zeros((5, 1, 1), np.uint32)
+    dut = HMMA(m=1, n=1, k=2, gating="hold")
     counter = ToggleCounter(per_bit=True, record=["i__payload"])
     run_stream(dut, instruction_words(dut, a, b, c, "hold"), on_cycle=counter.on_cycle)
     bus = counter.recorded["i__payload"]
-    by_hand = sum(((now ^ before) >> bit) & 1 for before, now in zip(bus, bus[1:]) for bit in (16, 33))
-    assert by_hand >= 6 and flag_line_toggles(dut.shape, counter.result()) == by_hand
+    by_bit = [sum(((now ^ before) >> bit) & 1 for before, now in zip(bus, bus[1:])) for bit in (16, 33, 50, 67)]
+    assert min(by_bit) >= 1 and flag_line_toggles(dut.shape, counter.result()) == sum(by_bit)
 
 
 def test_unit_operands_hold_sender_keeps_values_and_flags():

@@ -226,14 +226,18 @@ def test_hmma_2x2x2_matches_pysim(gating):
 
 
 def test_run_hmma_on_verilator_equals_pysim():
-    """The path ``accel hmma --backend verilator`` takes: same D, cycles, bit_exact and toggles."""
-    from accel.sim.hmma import run_hmma
+    """The path ``accel hmma --backend verilator`` takes: same D, cycles, bit_exact and toggles (per bit too)."""
+    from accel.sim.hmma import flag_line_toggles, run_hmma
     from accel.sim.workloads import hmma_operands
 
     a, b, c = hmma_operands(12, m=2, k=2, p=2, weight_density=0.3, act_density=0.6, seed=11)
     valid, ready = patterns(12, 40)
     run_p = run_hmma(a, b, c, gating="hold", backend="pysim", valid_pattern=valid, ready_pattern=ready)
     run_v = run_hmma(a, b, c, gating="hold", backend="verilator", valid_pattern=valid, ready_pattern=ready)
+    bits_p, bits_v = (run_hmma(a, b, c, gating="hold", backend=backend, per_bit=True, valid_pattern=valid,
+                               ready_pattern=ready).toggles for backend in ("pysim", "verilator"))
+    assert bits_v.per_bit == bits_p.per_bit and bits_v.by_signal == run_p.toggles.by_signal
+    assert flag_line_toggles((2, 2, 2), bits_v) == flag_line_toggles((2, 2, 2), bits_p) > 0
     assert run_v.bit_exact and run_p.bit_exact
     assert np.array_equal(run_v.d, run_p.d)
     assert run_v.cycles == run_p.cycles > 12 + run_p.latency

@@ -104,7 +104,7 @@ def result_words_to_d(dut, outputs):
 
 def run_hmma(a, b, c, *, gating="hold", backend="pysim", per_bit=False, **stream_options):
     """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array,
-    counting toggles on every signal (``per_bit``: per bit too, pysim only). ``stream_options`` go to the
+    counting toggles on every signal (``per_bit``: per bit too). ``stream_options`` go to the
     backend's ``run_stream`` (valid/ready patterns, cycle limit).
     """
     check_operands(a, b, c)

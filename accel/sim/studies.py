@@ -20,7 +20,7 @@ from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E
                      FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
 from .errors import CheckFailed
 from .gatelevel import GateNetlist, net_equivalents, replay_mul_lane, synthesize_gates
-from .hmma import run_hmma
+from .hmma import flag_line_toggles, run_hmma
 from .workloads import hmma_operands
 
 __all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
@@ -322,7 +322,6 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
     (fraction of multiplies with both operands non-zero) and ``zdet_pj`` (32 zero detectors in front of the
     array, gate level).
     """
-    from .hmma import flag_line_toggles
     points = []
     for w, act in densities:
         a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)

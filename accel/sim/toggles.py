@@ -313,14 +313,17 @@ def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **op
     """Run ``words`` through ``dut`` on ``backend`` counting toggles; returns (StreamRun, Toggles).
 
     pysim counts through ``on_cycle``; another backend runs with ``toggles=True`` and its per-signal counts
-    are mapped onto the same table (``per_bit`` and ``record`` are pysim only).
+    are mapped onto the same table, or, for ``per_bit`` or ``record``, fills in a counter the same way.
     """
     from .backends import backend as get_backend
     module = get_backend(backend)
+    counter = ToggleCounter(per_bit=per_bit, record=record)
     if backend == "pysim":
-        counter = ToggleCounter(per_bit=per_bit, record=record)
         run = module.run_stream(dut, words, on_cycle=counter.on_cycle, **options)
         return run, counter.result()
+    if per_bit or record:
+        run = module.run_stream(dut, words, toggles=counter, **options)
+        return run, run.toggles
     run = module.run_stream(dut, words, toggles=True, **options)
     return run, toggles_from_counts(dut, run.toggles["by_signal"], samples=run.cycles)
 

@@ -4,6 +4,7 @@ what a ``hold`` sender puts on the data lines."""
 import numpy as np
 
 from ..golden import fp
+from ..golden.hmma import check_gating
 
 #: Formats :func:`sparse_bits` draws (those with a numpy float type).
 SPARSE_FORMATS = (fp.FP16, fp.FP32)
@@ -42,7 +43,7 @@ def sent_operand(bits, fmt, gating):
     """What the sender in front of a unit puts out for operand ``bits`` (rows = transfers) under ``gating``:
     (values on the data lines, ``is_zero`` flags). Flags mark ±0 unless gating is ``none``; with ``hold``
     a flagged value is not sent (:func:`held_lines`)."""
-    flags = fp.is_zero(bits, fmt) & (gating != "none")
+    flags = fp.is_zero(bits, fmt) & (check_gating(gating) != "none")
     return (held_lines(bits, flags) if gating == "hold" else bits), flags
 
 

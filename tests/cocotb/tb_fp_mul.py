@@ -11,6 +11,7 @@ import numpy as np
 from accel.golden import fp
 from accel.hw.fp_mul import FPMul
 from accel.sim.payload import pack, unpack
+from accel.sim.workloads import sent_operand
 from streams import GATING, SEED, fp_patterns, stream_tests
 
 UNIT = FPMul(gating=GATING)
@@ -19,11 +20,11 @@ OUT_LAYOUT = UNIT.o.payload.shape()
 
 
 def stimulus(n, seed):
-    """Operand words; the sender raises a zero flag exactly on ±0 operands (none with gating none)."""
+    """Operand words as the sender puts them out (:func:`accel.sim.workloads.sent_operand`): a zero flag exactly
+    on ±0 operands (none with gating none); under hold a flagged operand's lines keep their last value."""
     rng = random.Random(seed)
-    a, b = fp_patterns(rng, n, fp.FP16), fp_patterns(rng, n, fp.FP16)
-    flag = lambda x: fp.is_zero(x, fp.FP16) & (GATING != "none")  # noqa: E731
-    return pack(IN_LAYOUT, {"a": a, "a_zero": flag(a), "b": b, "b_zero": flag(b)})
+    (a, a_zero), (b, b_zero) = (sent_operand(fp_patterns(rng, n, fp.FP16), fp.FP16, GATING) for _ in range(2))
+    return pack(IN_LAYOUT, {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero})
 
 
 def model(words):
