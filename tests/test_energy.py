@@ -139,14 +139,6 @@ def test_cli_errors(capsys, argv, message):
 
 # ------------------------------------------------------------------------------------------ zero gating
 
-def _flagged(a, b, gating):
-    """The multiplier's operand fields as the sender puts ``a`` and ``b`` out under ``gating``."""
-    from accel.golden import fp
-    from accel.sim.workloads import sent_operand
-    (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
-    return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
-
-
 def _zero_run(dense_ops=6, zero_ops=20, seed=2):
     """``dense_ops`` random multiplies, then ``zero_ops`` with one operand zero (the side chosen at random)."""
     import numpy as np
@@ -163,7 +155,8 @@ def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
     dense_ops = 6
     a, b = _zero_run(dense_ops)
     # count from the cycle where the last dense operation's operands and product are in their registers
-    runs = {g: replay_mul_lane(_flagged(a, b, g), gating=g, count_from=dense_ops + 1) for g in ("hold", "none")}
+    runs = {g: replay_mul_lane(energy.mul_fields(a, b, g), gating=g, count_from=dense_ops + 1)
+            for g in ("hold", "none")}
     datapath = ("mul.a_reg", "mul.b_reg", "mul.p_reg", "mul.product")
     for name in datapath:
         assert runs["hold"].rtl.by_signal[name] == 0, name
@@ -190,7 +183,7 @@ def test_gate_level_and_isolation_saves_nets_when_one_operand_is_zero(zero_side)
     ops = energy.unit_operands("fp16_mul", 40, seed=9)
     a, b = ops["a"].copy(), ops["b"].copy()
     (a if zero_side == "a" else b)[:] = 0
-    nets = {g: replay_mul_lane(_flagged(a, b, g), gating=g).net_toggles for g in ("none", "and")}
+    nets = {g: replay_mul_lane(energy.mul_fields(a, b, g), gating=g).net_toggles for g in ("none", "and")}
     assert nets["and"] < nets["none"]
 
 

@@ -29,7 +29,7 @@ from .workloads import sent_operand, sparse_bits
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "GATE_CALIBRATION", "PJ_PER_TOGGLE",
            "E_NET_PJ", "E_NET_PJ_BY_CLASS",
-           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "unit_operands",
+           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "mul_fields", "unit_operands",
            "unit_words", "random_words", "measure_unit", "calibrate"]
 
 #: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V (pJ).
@@ -151,6 +151,13 @@ def build(unit, gating="none"):
     return build_unit(unit, gating=gating)
 
 
+def mul_fields(a, b, gating):
+    """An FP16 multiplier's operand fields (``a``, ``a_zero``, ``b``, ``b_zero``) as the sender puts FP16 bit
+    patterns ``a`` and ``b`` out under ``gating`` (:func:`~accel.sim.workloads.sent_operand`)."""
+    (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
+    return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
+
+
 def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none"):
     """Random operand fields of ``n`` operations of ``unit``: normally distributed values, each operand
     non-zero with its density, as the sender puts them out under ``gating``
@@ -162,8 +169,7 @@ def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none
     rng = np.random.default_rng(seed)
     if unit == "fp16_mul":
         a, b = sparse_bits(n, density_a, rng, fp.FP16), sparse_bits(n, density_b, rng, fp.FP16)
-        (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
-        return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
+        return mul_fields(a, b, gating)
     if unit == "fp32_add":
         a, b = sparse_bits(n, density_a, rng, fp.FP32), sparse_bits(n, density_b, rng, fp.FP32)
         b, b_zero = sent_operand(b, fp.FP32, gating)

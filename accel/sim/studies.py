@@ -72,14 +72,15 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
 
 
 def _ratios(result, dense_per_op, key):
-    """Fill ``ratio_to_none``, ``hold_over_ideal`` and the two per-op explanations into a sparsity result."""
+    """Fill ``ratio_to_none`` (per gating), ``hold_ratio_to_none``, ``hold_over_ideal`` and the two per-op
+    explanations into a sparsity result."""
     gatings = result["gating"]
     for g in gatings.values():
         g["ratio_to_none"] = _quotient(g[key], gatings["none"][key], 4)
     measures = _measure_ratios({g: v[key] for g, v in gatings.items()}, ops=result["ops"],
                                useful=result["useful_fraction"], n_useful=result["useful_ops"],
                                dense_per_op=dense_per_op)
-    for name in ("hold_over_ideal", "hold_per_useful_over_dense", "none_per_op_over_dense"):
+    for name in ("hold_ratio_to_none", "hold_over_ideal", "hold_per_useful_over_dense", "none_per_op_over_dense"):
         result[name] = measures[name]
 
 

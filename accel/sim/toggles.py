@@ -114,7 +114,7 @@ def _lhs_by_fragment(design):
     statement driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or
     to bits of it (a port's fields connected one by one)."""
     from amaranth.hdl._ast import Assign, SignalDict, SignalSet
-    driver, regs, drives, wired = SignalDict(), SignalSet(), SignalDict(), SignalDict()
+    driver, regs, not_wiring = SignalDict(), SignalSet(), SignalSet()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
             for statement in statements:
@@ -122,11 +122,11 @@ def _lhs_by_fragment(design):
                              and _is_wiring(statement.rhs))
                 for signal in statement._lhs_signals():
                     driver.setdefault(signal, fragment)
-                    drives[signal] = drives.get(signal, 0) + 1
-                    wired[signal] = wired.get(signal, 0) + is_wiring
+                    if not is_wiring:
+                        not_wiring.add(signal)
                     if domain != "comb":
                         regs.add(signal)
-    return driver, regs, SignalSet(signal for signal, n in drives.items() if wired[signal] == n)
+    return driver, regs, SignalSet(signal for signal in driver.keys() if signal not in not_wiring)
 
 
 def signal_table(design, *, top_class=None):
@@ -312,8 +312,8 @@ class ToggleCounter:
 def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **options):
     """Run ``words`` through ``dut`` on ``backend`` counting toggles; returns (StreamRun, Toggles).
 
-    pysim counts through ``on_cycle``; another backend runs with ``toggles=True`` and its per-signal counts
-    are mapped onto the same table, or, for ``per_bit`` or ``record``, fills in a counter the same way.
+    pysim fills the counter through ``on_cycle``; another backend (Verilator) fills it in from the counts it
+    measured on the same signal table.
     """
     from .backends import backend as get_backend
     module = get_backend(backend)
@@ -321,11 +321,8 @@ def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **op
     if backend == "pysim":
         run = module.run_stream(dut, words, on_cycle=counter.on_cycle, **options)
         return run, counter.result()
-    if per_bit or record:
-        run = module.run_stream(dut, words, toggles=counter, **options)
-        return run, run.toggles
-    run = module.run_stream(dut, words, toggles=True, **options)
-    return run, toggles_from_counts(dut, run.toggles["by_signal"], samples=run.cycles)
+    run = module.run_stream(dut, words, toggles=counter, **options)
+    return run, run.toggles
 
 
 def toggles_from_counts(dut, by_signal, *, samples=0, table=None):

@@ -10,8 +10,8 @@ import numpy as np
 
 from accel.golden import fp
 from accel.hw.fp_mul import FPMul
+from accel.sim.energy import mul_fields
 from accel.sim.payload import pack, unpack
-from accel.sim.workloads import sent_operand
 from streams import GATING, SEED, fp_patterns, stream_tests
 
 UNIT = FPMul(gating=GATING)
@@ -20,11 +20,11 @@ OUT_LAYOUT = UNIT.o.payload.shape()
 
 
 def stimulus(n, seed):
-    """Operand words as the sender puts them out (:func:`accel.sim.workloads.sent_operand`): a zero flag exactly
-    on ±0 operands (none with gating none); under hold a flagged operand's lines keep their last value."""
+    """Operand words as the sender puts them out (:func:`accel.sim.energy.mul_fields`): a zero flag exactly on
+    ±0 operands (none with gating none); under hold a flagged operand's lines keep their last value."""
     rng = random.Random(seed)
-    (a, a_zero), (b, b_zero) = (sent_operand(fp_patterns(rng, n, fp.FP16), fp.FP16, GATING) for _ in range(2))
-    return pack(IN_LAYOUT, {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero})
+    a = fp_patterns(rng, n, fp.FP16)
+    return pack(IN_LAYOUT, mul_fields(a, fp_patterns(rng, n, fp.FP16), GATING))
 
 
 def model(words):

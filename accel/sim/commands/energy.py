@@ -112,10 +112,10 @@ def _print_array_gate_level(study):
 
 def _print_sparsity(check):
     """The 10 % x 30 % multiplier check, one column per level of the model."""
-    levels = {"rtl": {**check, "hold_ratio_to_none": check["gating"]["hold"]["ratio_to_none"]}}
+    levels = {"rtl": check}
     gate = check.get("gate_level")
     if gate:
-        levels["gate"] = {**gate, "hold_ratio_to_none": gate["gating"]["hold"]["ratio_to_none"]}
+        levels["gate"] = gate
         levels["gate, glitches"] = gate["with_glitches"]
         levels["gate + clock gated"] = gate["with_clock"]["clock_gated"]
     print_columns(f"multiplier energy check: {check['ops']} multiplies, weights {check['weight_density']:.0%} x "
