@@ -69,7 +69,7 @@ def check_fp_mul(gating, seed, n_random=150):
     rng = np.random.default_rng(seed)
     a, b = operand_pairs(rng, fp.FP16, n_random)
     a_zero, b_zero = sender_flags(rng, a, fp.FP16, gating), sender_flags(rng, b, fp.FP16, gating)
-    out, _ = stream(FPMul(gating=gating), {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}, rng)
+    out, _ = stream(FPMul(gating=gating), {"a.value": a, "a.is_zero": a_zero, "b.value": b, "b.is_zero": b_zero}, rng)
     skipped = (a_zero | b_zero) if gating == "hold" else np.zeros(len(a), bool)
     np.testing.assert_array_equal(out["is_zero"].astype(bool), skipped)
     assert_bits_equal(np.where(skipped, 0, out["p"]), np.where(skipped, 0, fp.mul(a, b)), a, b)
@@ -80,7 +80,7 @@ def check_fp_add(gating, seed, n_random=150):
     rng = np.random.default_rng(seed)
     a, b = operand_pairs(rng, fp.FP32, n_random)
     b_zero = sender_flags(rng, b, fp.FP32, gating)
-    out, _ = stream(FPAdd(gating=gating), {"a": a, "b": b, "b_zero": b_zero}, rng)
+    out, _ = stream(FPAdd(gating=gating), {"a": a, "b.value": b, "b.is_zero": b_zero}, rng)
     expected = fp.add_gated(a, b, b_zero) if gating == "hold" else fp.add(a, b)
     assert_bits_equal(out["s"], expected, a, b)
 
@@ -106,10 +106,49 @@ def hmma_operands(rng, n, m, k, p, special_fraction=0.15):
     return a, b, c
 
 
+def normal_operands(rng, n, m, k, p):
+    """A, B (FP16) and C (FP32) of normally distributed values spread over several binades, as in real data
+    (uniformly random bit patterns are mostly huge or tiny, and rarely make the order of adds matter)."""
+    scale = lambda shape, spread: rng.standard_normal(shape) * 2.0 ** rng.integers(-spread, spread + 1, shape)  # noqa: E731
+    return (fp.to_bits(scale((n, m, k), 6), fp.FP16), fp.to_bits(scale((n, k, p), 6), fp.FP16),
+            fp.to_bits(scale((n, m, p), 10).astype(np.float32), fp.FP32))
+
+
+def reorderings(k):
+    """Orders of the k products other than the chain's: reversed, and each pair of neighbours swapped."""
+    orders = {tuple(reversed(range(k)))} | {tuple(range(i)) + (i + 1, i) + tuple(range(i + 2, k)) for i in range(k - 1)}
+    return sorted(orders - {tuple(range(k))})
+
+
+def order_sensitive_operands(rng, n, m, k, p, gating):
+    """``n`` instructions chosen so that the chain order decides the result: for every other order of the
+    products (:func:`reorderings`) at least one of them gives another D (asserted)."""
+    chosen, uncovered = [], set(reorderings(k))
+    while uncovered or len(chosen) < n:
+        a, b, c = normal_operands(rng, 64, m, k, p)
+        chain = golden_hmma.hmma(a, b, c, gating)
+        for i in range(64):
+            caught = {order for order in reorderings(k)
+                      if not np.array_equal(golden_hmma.hmma(a[i:i + 1][:, :, order], b[i:i + 1][:, order, :],
+                                                             c[i:i + 1], gating), chain[i:i + 1])}
+            if caught & uncovered or (caught and not uncovered and len(chosen) < n):
+                chosen.append((a[i], b[i], c[i]))
+                uncovered -= caught
+            if not uncovered and len(chosen) >= n:
+                break
+    return tuple(np.stack(x) for x in zip(*chosen))
+
+
 def check_hmma(gating, seed, *, m, n, k, instructions, with_backpressure):
-    """HMMA against golden hmma (chain order); without back-pressure also N + latency cycles."""
+    """HMMA against golden hmma (chain order) on special-heavy random bit patterns, normally distributed
+    values and directed instructions whose result depends on the chain order; without back-pressure also
+    N + latency cycles."""
     rng = np.random.default_rng(seed)
-    a, b, c = hmma_operands(rng, instructions, m, k, n)
+    batches = [hmma_operands(rng, instructions, m, k, n), normal_operands(rng, instructions, m, k, n)]
+    if k > 1:
+        batches.append(order_sensitive_operands(rng, 4, m, k, n, gating))
+    a, b, c = (np.concatenate(parts) for parts in zip(*batches))
+    instructions = len(a)
     dut = HMMA(m=m, n=n, k=k, gating=gating)
     options = backpressure(rng, instructions) if with_backpressure else {}
     run = run_stream(dut, instruction_words(dut, a, b, c, gating), **options)

@@ -7,9 +7,9 @@ import pytest
 
 from accel.golden import fp
 from accel.golden import hmma as golden
-from accel.sim.cli import main
+from accel.cli.main import main
+from accel.golden.operands import hmma_operands
 from accel.sim.hmma import run_hmma
-from accel.sim.workloads import hmma_operands
 
 
 def write_ops(path, n=3, **overrides):
@@ -47,7 +47,7 @@ def test_hmma_command_writes_golden_result_and_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("gating", ["hold", "and", "none"])
 def test_runner_counts_and_matches_golden_under_back_pressure(gating):
-    a, b, c = hmma_operands(3, m=2, k=2, p=2, weight_density=0.4, act_density=0.5, seed=12)
+    a, b, c = hmma_operands(3, m=2, n=2, k=2, weight_density=0.4, act_density=0.5, seed=12)
     rng = np.random.default_rng(13)
     run = run_hmma(a, b, c, gating=gating, valid_pattern=rng.random(40) < 0.6, ready_pattern=rng.random(40) < 0.5)
     assert run.bit_exact

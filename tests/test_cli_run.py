@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from accel.sim.cli import main
-from accel.sim.commands.run import WORKLOADS
+from accel.cli.commands.run import WORKLOADS
+from accel.cli.main import main
 
 
 def test_run_reports_contract_keys_and_writes_results(tmp_path, capsys):
@@ -18,7 +18,7 @@ def test_run_reports_contract_keys_and_writes_results(tmp_path, capsys):
     styles = report["by_gating"]
     assert set(styles) == {"hold", "and", "none"}
     assert all(style["bit_exact"] for style in styles.values())
-    n = WORKLOADS["hmma-sparse"][1]["n"]
+    n = WORKLOADS["hmma-sparse"][1]["batch"]
     assert all(style["cycles"] == n + style["latency"] for style in styles.values())
     # Frozen lines: the multipliers switch far less with hold than without gating, on the same data.
     assert styles["hold"]["energy_pj"]["by_unit"]["mul"] < 0.5 * styles["none"]["energy_pj"]["by_unit"]["mul"]
@@ -73,9 +73,33 @@ def test_a_reader_closing_the_pipe_early_ends_the_command_quietly():
     read_end, write_end = os.pipe()
     os.close(read_end)          # nobody will read: the first write fails with a broken pipe
     try:
-        done = subprocess.run([sys.executable, "-m", "accel.sim.cli", "energy", "--json", "--ops", "1",
+        done = subprocess.run([sys.executable, "-m", "accel.cli.main", "energy", "--json", "--ops", "1",
                                "--instructions", "1"], stdout=write_end, stderr=subprocess.PIPE, text=True,
                               timeout=120)
     finally:
         os.close(write_end)
     assert done.returncode == 141 and done.stderr == ""
+
+
+def test_progress_shows_long_steps_and_keeps_short_ones_quiet():
+    import io
+
+    from accel.cli.report import Progress
+    quiet = io.StringIO()
+    Progress("short", stream=quiet, interval=60)(1, 1)
+    assert quiet.getvalue() == ""
+    log = io.StringIO()
+    progress = Progress("long", stream=log, interval=0)
+    for done in range(3):
+        progress(done, 2)
+    assert [line.split(" (")[0] for line in log.getvalue().splitlines()] == ["long: 0/2", "long: 1/2", "long: 2/2"]
+
+
+def test_long_energy_studies_report_progress():
+    from accel.energy import studies
+    calls = []
+    studies.overhead_table(ops=2, instructions=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] == 2       # the last shape's instructions, all done
+    calls.clear()
+    studies.sparsity_check(ops=8, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]

@@ -5,18 +5,22 @@ import json
 
 import pytest
 
-from accel.sim import energy, studies
-from accel.sim.cli import main
-from accel.sim.gatelevel import compare_unit
+from accel.cli.main import main
+from accel.energy import model as energy
+from accel.energy import studies
+from accel.energy.gatelevel import compare_unit
+from accel.energy.measure import measure_unit, unit_fields
+from accel.hw.units import mul_fields
 from accel.sim.toggles import Toggles
 
 
 def test_calibration_constants_reproduce_published_figures():
     # the committed toggles_per_op are what the calibration run measures, so 1.1 / 0.9 pJ come back exactly
     assert {cls: e["target_pj"] for cls, e in energy.CALIBRATION.items()} == \
-        {"mul": energy.HOROWITZ_45NM_PJ["fp16_mul"], "add": energy.HOROWITZ_45NM_PJ["fp32_add"]}
+        {"mul": energy.HOROWITZ_45NM_PJ["fp16_mul"], "add": energy.HOROWITZ_45NM_PJ["fp32_add"],
+         "add16": energy.HOROWITZ_45NM_PJ["fp16_add"]}
     for cls, entry in energy.CALIBRATION.items():
-        toggles, _ = energy.measure_unit(entry["unit"], entry["ops"], seed=entry["seed"])
+        toggles, _ = measure_unit(entry["unit"], entry["ops"], seed=entry["seed"])
         e = energy.energy_pj(toggles).by_unit[cls] / entry["ops"]
         assert e == pytest.approx(entry["target_pj"], rel=1e-4), cls
 
@@ -24,12 +28,30 @@ def test_calibration_constants_reproduce_published_figures():
 def test_gate_level_calibration_reproduces_published_figures():
     # the committed GATE_CALIBRATION is what the gate-level run measures: each lane at its own net energy
     # costs its published figure per random operation (FP16 mul 1.1 pJ, FP32 add 0.9 pJ)
-    from accel.sim.gatelevel import lane_net_equivalents_per_op
-    for cls, entry in energy.CALIBRATION.items():
-        per_op = lane_net_equivalents_per_op(entry["unit"], lane=cls)
+    from accel.energy.gatelevel import lane_net_equivalents_per_op
+    for cls in energy.GATE_CALIBRATION:
+        entry = energy.CALIBRATION[cls]
+        per_op = lane_net_equivalents_per_op(entry["unit"])
         assert per_op == pytest.approx(energy.GATE_CALIBRATION[cls], abs=1e-3), cls
         published = energy.HOROWITZ_45NM_PJ[entry["unit"]]
         assert per_op * energy.E_NET_PJ_BY_CLASS[cls] == pytest.approx(published, rel=1e-5), cls
+
+
+def test_flag_registers_are_priced_as_register_bits_and_lines_as_long_wires():
+    # a flag delay register is a flip-flop (FLOP_NET_EQUIV net toggles), an operand line a long wire
+    # (LINE_NET_EQUIV): by hand, 10 flag-register toggles and 10 line toggles
+    t = Toggles(total=20, by_unit={"flags": 10, "lines": 10}, samples=1)
+    spent = energy.energy_pj(t, clock_pj=0.0).by_unit
+    assert spent["flags"] == pytest.approx(10 * energy.FLOP_NET_EQUIV * energy.E_NET_PJ)
+    assert spent["lines"] == pytest.approx(10 * energy.LINE_NET_EQUIV * energy.E_NET_PJ)
+    assert energy.PJ_PER_TOGGLE["flags"] == energy.PJ_PER_TOGGLE["pipe"] < energy.PJ_PER_TOGGLE["lines"]
+
+
+def test_every_unit_class_has_a_price():
+    from accel.sim.toggles import UNIT_CLASSES
+    assert set(UNIT_CLASSES) == set(energy.PJ_PER_TOGGLE)
+    with pytest.raises(KeyError, match="nowhere"):
+        energy.energy_pj(Toggles(total=1, by_unit={"nowhere": 1}, samples=1))
 
 
 def test_energy_arithmetic():
@@ -45,7 +67,7 @@ def test_energy_arithmetic():
 
 
 def test_report_has_total_and_by_unit():
-    toggles, _ = energy.measure_unit("fp16_mul", 8)
+    toggles, _ = measure_unit("fp16_mul", 8)
     r = energy.report(toggles)
     assert set(r) == {"toggles", "energy_pj"}
     assert {"mul", "lines"} <= set(r["toggles"]["by_unit"]) and r["toggles"]["total"] == toggles.total
@@ -66,12 +88,11 @@ def test_gate_level_replay_agrees_with_rtl():
     assert r["named_compared"] >= 5 and r["named_match"] == r["named_compared"]
 
 
-def test_unknown_unit_is_user_error():
-    from accel.sim.errors import UserError
-    with pytest.raises(UserError, match="fp64_div"):
-        energy.build("fp64_div")
-    with pytest.raises(UserError, match="density_a"):
-        energy.unit_operands("fp16_mul", 4, density_a=1.5)
+def test_unknown_unit_and_bad_density_are_value_errors():
+    with pytest.raises(ValueError, match="fp64_div"):
+        measure_unit("fp64_div", 4)
+    with pytest.raises(ValueError, match="density_a"):
+        unit_fields("fp16_mul", 4, density_a=1.5)
 
 
 def test_cli_text_shows_the_sparsity_check_as_a_table(capsys, monkeypatch):
@@ -105,13 +126,13 @@ def test_cli_table(capsys):
 
 def test_overhead_table_rows_are_the_array_measured_at_each_shape():
     import numpy as np
+    from accel.golden.operands import hmma_operands
     from accel.sim.hmma import run_hmma
-    from accel.sim.workloads import hmma_operands
     table = studies.overhead_table(ops=4, instructions=3, seed=8)
     for name in ("hfma", "hdp4a"):
         row = table["rows"][name]
         m, n, k = row["shape"]
-        run = run_hmma(*hmma_operands(3, m=m, k=k, p=n, seed=8), gating="none")
+        run = run_hmma(*hmma_operands(3, m=m, n=n, k=k, seed=8), gating="none")
         spent = energy.energy_pj(run.toggles, cycles=3)
         assert row["mul_pj"] == pytest.approx(spent.by_unit["mul"] / 3, abs=1e-3)
         assert row["add_pj"] == pytest.approx(spent.by_unit["add"] / 3, abs=1e-3)
@@ -142,8 +163,8 @@ def test_cli_errors(capsys, argv, message):
 def _zero_run(dense_ops=6, zero_ops=20, seed=2):
     """``dense_ops`` random multiplies, then ``zero_ops`` with one operand zero (the side chosen at random)."""
     import numpy as np
-    ops = energy.unit_operands("fp16_mul", dense_ops + zero_ops, seed=seed)
-    a, b = ops["a"].copy(), ops["b"].copy()
+    ops = unit_fields("fp16_mul", dense_ops + zero_ops, seed=seed)
+    a, b = ops["a.value"][:, 0].copy(), ops["b.value"][:, 0].copy()
     side = np.random.default_rng(seed).random(zero_ops) < 0.5
     a[dense_ops:][side] = 0
     b[dense_ops:][~side] = 0
@@ -151,11 +172,11 @@ def _zero_run(dense_ops=6, zero_ops=20, seed=2):
 
 
 def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
-    from accel.sim.gatelevel import replay_mul_lane
+    from accel.energy.gatelevel import replay_mul_lane
     dense_ops = 6
     a, b = _zero_run(dense_ops)
     # count from the cycle where the last dense operation's operands and product are in their registers
-    runs = {g: replay_mul_lane(energy.mul_fields(a, b, g), gating=g, count_from=dense_ops + 1)
+    runs = {g: replay_mul_lane(mul_fields(a, b, g), gating=g, count_from=dense_ops + 1)
             for g in ("hold", "none")}
     datapath = ("mul.a_reg", "mul.b_reg", "mul.p_reg", "mul.product")
     for name in datapath:
@@ -179,11 +200,11 @@ def test_hold_freezes_multiplier_lane_datapath_on_zero_flagged_run():
 def test_gate_level_and_isolation_saves_nets_when_one_operand_is_zero(zero_side):
     # at gate level the isolation muxes keep the non-zero operand's significand out of the multiplier array
     # (measured: about 10 % fewer lane net toggles than none on such data); at RTL the two are equal
-    from accel.sim.gatelevel import replay_mul_lane
-    ops = energy.unit_operands("fp16_mul", 40, seed=9)
-    a, b = ops["a"].copy(), ops["b"].copy()
+    from accel.energy.gatelevel import replay_mul_lane
+    ops = unit_fields("fp16_mul", 40, seed=9)
+    a, b = ops["a.value"][:, 0].copy(), ops["b.value"][:, 0].copy()
     (a if zero_side == "a" else b)[:] = 0
-    nets = {g: replay_mul_lane(energy.mul_fields(a, b, g), gating=g).net_toggles for g in ("none", "and")}
+    nets = {g: replay_mul_lane(mul_fields(a, b, g), gating=g).net_toggles for g in ("none", "and")}
     assert nets["and"] < nets["none"]
 
 
@@ -225,7 +246,7 @@ def test_sparse_bits_keeps_the_random_stream(fmt_name):
     # zeros replaced by 1, then one uniform draw per element deciding whether it is kept
     import numpy as np
     from accel.golden import fp
-    from accel.sim.workloads import sparse_bits
+    from accel.golden.operands import sparse_bits
     fmt = fp.format_by_name(fmt_name)
     native = {"fp16": np.float16, "fp32": np.float32}[fmt_name]
     rng = np.random.default_rng(4)
@@ -240,7 +261,7 @@ def test_sparse_bits_keeps_the_random_stream(fmt_name):
 def test_sparse_bits_rejects_bad_format_and_density():
     import numpy as np
     from accel.golden import fp
-    from accel.sim.workloads import sparse_bits
+    from accel.golden.operands import sparse_bits
     with pytest.raises(ValueError, match="bf16"):
         sparse_bits(4, 0.5, np.random.default_rng(0), fp.BF16)
     with pytest.raises(ValueError, match="1.5"):
@@ -251,7 +272,7 @@ def test_held_lines_by_hand():
     # a flagged element is never sent: its lines keep the value last sent on them (0 before the first)
     import numpy as np
     from accel.golden import fp
-    from accel.sim.workloads import held_lines, sent_operand
+    from accel.golden.operands import held_lines, sent_operand
     bits = np.array([[0, 2], [7, 0], [0, 0], [0, 5], [9, 0]], np.uint16)
     flags = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 0]], bool)   # the last row's 0 is sent as a value
     expected = np.array([[0, 2], [7, 2], [7, 2], [7, 5], [9, 0]], np.uint16)
@@ -266,9 +287,9 @@ def test_held_lines_by_hand():
 def test_hold_sender_freezes_the_operand_lines_and_results_stay_exact():
     # on the same sparse data the hold sender's value lines toggle only between non-zero values: the
     # array's input lines cost less than under and (the C lines and the flags are the same in both)
+    from accel.golden.operands import hmma_operands
     from accel.sim.hmma import run_hmma
-    from accel.sim.workloads import hmma_operands
-    a, b, c = hmma_operands(8, m=2, k=2, p=2, weight_density=0.1, act_density=0.3, seed=11)
+    a, b, c = hmma_operands(8, m=2, n=2, k=2, weight_density=0.1, act_density=0.3, seed=11)
     runs = {g: run_hmma(a, b, c, gating=g) for g in ("hold", "and")}
     assert all(run.bit_exact for run in runs.values())
     lines = {g: energy.energy_pj(run.toggles).by_unit["lines"] for g, run in runs.items()}
@@ -299,15 +320,17 @@ def test_flag_lines_are_the_flag_bits_of_the_input_bus():
 def test_unit_operands_hold_sender_keeps_values_and_flags():
     import numpy as np
     from accel.golden import fp
-    sent = {g: energy.unit_operands("fp16_mul", 60, seed=4, density_a=0.3, density_b=0.3, gating=g)
+    sent = {g: {k: v[:, 0] for k, v in unit_fields("fp16_mul", 60, seed=4, density_a=0.3, density_b=0.3,
+                                                    gating=g).items()}
             for g in ("none", "and", "hold")}
-    zero_a = fp.is_zero(sent["none"]["a"], fp.FP16)
-    assert zero_a.any() and not sent["none"]["a_zero"].any()
-    assert np.array_equal(sent["and"]["a"], sent["none"]["a"]) and np.array_equal(sent["and"]["a_zero"], zero_a)
-    assert np.array_equal(sent["hold"]["a_zero"], zero_a)
-    assert np.array_equal(sent["hold"]["a"][~zero_a], sent["none"]["a"][~zero_a])
+    zero_a = fp.is_zero(sent["none"]["a.value"], fp.FP16)
+    assert zero_a.any() and not sent["none"]["a.is_zero"].any()
+    assert np.array_equal(sent["and"]["a.value"], sent["none"]["a.value"])
+    assert np.array_equal(sent["and"]["a.is_zero"], zero_a)
+    assert np.array_equal(sent["hold"]["a.is_zero"], zero_a)
+    assert np.array_equal(sent["hold"]["a.value"][~zero_a], sent["none"]["a.value"][~zero_a])
     first_sent = int(np.argmin(zero_a))      # a zero is never sent once a value has been
-    assert not fp.is_zero(sent["hold"]["a"][first_sent:], fp.FP16).any()
+    assert not fp.is_zero(sent["hold"]["a.value"][first_sent:], fp.FP16).any()
 
 
 # ------------------------------------------------------------------------------------------ array at gate level
@@ -327,8 +350,8 @@ def test_array_gate_level_splits_energy_by_lane_and_gates_the_clock():
 
 
 def test_array_energy_by_class_by_hand():
-    from accel.sim.energy import CLOCK_PJ_PER_REG_BIT, E_NET_PJ_BY_CLASS, FLOP_NET_EQUIV
-    from accel.sim.gatelevel import GateNetlist
+    from accel.energy.model import CLOCK_PJ_PER_REG_BIT, E_NET_PJ_BY_CLASS, FLOP_NET_EQUIV
+    from accel.sim.netlist import GateNetlist
     from hwcheck import hand_netlist
     # mul_0: n = NOT a, q <= n.  add_0: y = q XOR a, and two registers loaded under en (one clock gate).
     netlist = GateNetlist(hand_netlist({
@@ -343,7 +366,7 @@ def test_array_energy_by_class_by_hand():
     assert netlist.owners == ["", "mul_0", "add_0"] and netlist.clock_gates == 1
     a, en = [0, 1, 1, 0, 1], [0, 1, 0, 0, 0]
     run = netlist.simulate({"a": a, "en": en})
-    spent = studies._array_energy(netlist, run)["by_class"]
+    spent = studies._array_energy(netlist, run, {"mul_0": "mul", "add_0": "add"})["by_class"]
     # by hand: n = 1,0,0,1,0 (3 toggles); q = 0,1,0,0,1 (3); y = q ^ a = 0,0,1,0,0 (2); the add_0 registers
     # load a = 1 and n = 0 at the end of cycle 1: q1 = 0,0,1,1,1 (1 toggle), its mux output en ? a : q1 =
     # 0,1,1,1,1 (1), q2 and its mux stay 0; a and en are inputs, not counted
@@ -368,7 +391,7 @@ def test_array_gate_level_checks_results_against_golden(monkeypatch):
 
 def test_cli_text_shows_the_array_gate_level_tables(capsys, monkeypatch):
     study = studies.array_gate_level(shape=(2, 2, 2), instructions=4, gatings=("none", "hold"))
-    monkeypatch.setattr(studies, "array_gate_level", lambda: study)
+    monkeypatch.setattr(studies, "array_gate_level", lambda **options: study)
     assert main(["energy", "--array-gate-level", "--ops", "2", "--instructions", "1"]) == 0
     out = capsys.readouterr().out
     (row,) = [line for line in out.splitlines() if line.strip().startswith("hold / none / useful")]
@@ -379,7 +402,7 @@ def test_cli_text_shows_the_array_gate_level_tables(capsys, monkeypatch):
 
 
 def test_zero_detector_charges_its_own_nets_from_reset():
-    from accel.sim.energy import E_NET_PJ
+    from accel.energy.model import E_NET_PJ
     # the sign bit feeds no gate (x[:15] == 0): its line toggles, the detector does not
     assert studies.zero_detector_pj([0x8000, 0x0000, 0x8000, 0x0000]) == 0
     # from reset (0) to 1.0 and back: the output falls and rises (2 toggles) and so does at least the last

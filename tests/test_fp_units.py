@@ -55,7 +55,7 @@ def mul_lines(gating):
     assert not np.any(fp.is_zero(a, fp.FP16)) and not np.any(fp.is_zero(b, fp.FP16))
     dut = FPMul(gating=gating)
     flags = np.arange(LIVE + FLAGGED) >= LIVE
-    trace = register_trace(dut, {"a": a, "a_zero": flags, "b": b, "b_zero": np.zeros_like(flags)},
+    trace = register_trace(dut, {"a.value": a, "a.is_zero": flags, "b.value": b, "b.is_zero": np.zeros_like(flags)},
                            (dut.lane.a_reg, dut.lane.b_reg, dut.lane.p_reg))
     return trace[LIVE + 1:]
 
@@ -75,7 +75,7 @@ def add_lines(gating):
     rng = np.random.default_rng(6)
     a, b = random_bits(rng, 2 + FLAGGED, fp.FP32), random_bits(rng, 2 + FLAGGED, fp.FP32)
     dut = FPAdd(gating=gating)
-    trace = register_trace(dut, {"a": a, "b": b, "b_zero": np.arange(2 + FLAGGED) >= 2},
+    trace = register_trace(dut, {"a": a, "b.value": b, "b.is_zero": np.arange(2 + FLAGGED) >= 2},
                            (dut.lane.a_reg, dut.lane.b_reg))
     return trace[2:]
 
@@ -115,3 +115,17 @@ def test_unit_registry_rejects_unknown_names_and_gatings():
     assert "and" not in UNITS["fp32_add"].gatings
     with pytest.raises(ValueError, match="'and'"):
         build_unit("fp32_add", gating="and")
+
+
+def test_hold_adder_bypass_register_loads_only_for_skipped_products():
+    # the bypass register carries the running sum past a skipped product; loading it on every operation
+    # would give the same sums with more toggles, so it must stay still while nothing is skipped
+    from accel.energy.measure import unit_fields, unit_words
+    from accel.sim.toggles import count_toggles
+    for flagged, still in ((0.0, True), (0.5, False)):
+        dut = FPAdd(gating="hold")
+        fields = unit_fields("fp32_add", 24, seed=3, density_b=1.0 - flagged, gating="hold")
+        assert bool(fields["b.is_zero"].any()) is not still
+        _, toggles = count_toggles(dut, unit_words(dut, fields))
+        assert (toggles.by_signal["add.bypass_reg"] == 0) is still
+        assert toggles.by_signal["add.a_reg"] > 0

@@ -6,7 +6,8 @@ import softfloatpy as sf
 
 from accel.golden import hmma as golden
 from accel.golden import fp
-from accel.sim.workloads import hmma_operands
+from accel.golden.gating import GATING_STYLES
+from accel.golden.operands import hmma_operands
 
 from accel.golden.specials import mix_specials
 
@@ -37,7 +38,7 @@ def with_specials(a, b, c, seed):
     return tuple(mix_specials(rng, array, fmt, 0.2) for array, fmt in ((a, fp.FP16), (b, fp.FP16), (c, fp.FP32)))
 
 
-@pytest.mark.parametrize("gating", golden.GATING_STYLES)
+@pytest.mark.parametrize("gating", GATING_STYLES)
 def test_hmma_matches_softfloat_chain(gating):
     a, b, c = with_specials(*hmma_operands(200, weight_density=0.5, act_density=0.6, seed=7), seed=8)
     np.testing.assert_array_equal(golden.hmma(a, b, c, gating), softfloat_hmma(a, b, c, gating))

@@ -13,7 +13,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from accel.sim.cli import main
+from accel.cli.main import main
 from accel.synth import SynthInputError, load_liberty, parse_liberty, synth_variants, synthesize
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny45.lib"
@@ -218,7 +218,7 @@ def _bad_liberty(tmp_path, name, text):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--unit", "fp64_div"], r"unknown unit 'fp64_div'; choose one of fp16_mul, fp32_add, hmma"),
+    (["--unit", "fp64_div"], r"unknown unit 'fp64_div'; choose one of fp16_add, fp16_mul, fp32_add, hmma"),
     (["--unit", "fp16_mul", "--flow", "asic"], r"unknown flow 'asic'; choose one of cmos, ecp5, liberty:FILE"),
     (["--unit", "fp16_mul", "--flow", "liberty:"], r"needs a file name after 'liberty:'"),
     (["--unit", "fp16_mul", "--flow", "liberty:{tmp}/missing.lib"], r"Liberty file '.*missing.lib' not found"),

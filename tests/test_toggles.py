@@ -7,15 +7,21 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from accel.sim.gatelevel import GateNetlist, synthesize_gates
+from accel.sim.netlist import GateNetlist
 from accel.sim.pysim import run_testbench
 from accel.sim.toggles import ToggleCounter, design_of, signal_table, toggles_from_counts, unit_class
+from accel.synth.gates import synthesize_gates
 from hwcheck import hand_netlist
 
 
 class Inc(wiring.Component):
+    """t = a + 1, r <= t, y = r; charged as energy class ``energy_class``."""
     a: In(4)
     y: Out(4)
+
+    def __init__(self, energy_class):
+        self.energy_class = energy_class
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -33,8 +39,8 @@ class Tiny(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mul0 = s0 = Inc()
-        m.submodules.add0 = s1 = Inc()
+        m.submodules.mul0 = s0 = Inc("mul")
+        m.submodules.add0 = s1 = Inc("add")
         w = Signal(4)
         m.d.comb += [w.eq(self.x ^ 3), s0.a.eq(w), s1.a.eq(s0.y), self.z.eq(s1.y)]
         return m
@@ -112,18 +118,45 @@ def test_copies_are_wiring_driven_once():
     assert {name for name, s in table.items() if s.is_copy} == {"whole", "field", "nested", "cat", "padded", "port"}
 
 
-@pytest.mark.parametrize("path, name, is_reg, cls", [
-    (("mul_0_1_2",), "product", False, "mul"),
-    (("add_3_0_1", "inner"), "sum", True, "add"),
-    (("line_a_0_1",), "value_2", True, "pipe"),
-    (("line_a_0_1",), "is_zero_2", True, "flags"),
-    (("pipe",), "valid", True, "ctl"),
-    ((), "o__ready", False, "ctl"),
-    ((), "x$17", False, "lines"),
-    (("zd_3",), "z", False, "zdet"),
+@pytest.mark.parametrize("name, is_reg, declared, cls", [
+    ("product", False, "mul", "mul"),
+    ("is_zero_2", True, "add", "add"),          # a declared class wins over the name
+    ("value_2", True, None, "pipe"),
+    ("is_zero_2", True, None, "flags"),
+    ("valid", True, None, "ctl"),
+    ("o__ready", False, None, "ctl"),
+    ("x$17", False, None, "lines"),
 ])
-def test_unit_class(path, name, is_reg, cls):
-    assert unit_class(path, name, is_reg=is_reg) == cls
+def test_unit_class(name, is_reg, declared, cls):
+    assert unit_class(name, is_reg=is_reg, declared=declared) == cls
+
+
+def test_energy_classes_are_declared_by_components_whatever_their_instance_names():
+    from accel.golden.fp import FP16
+    from accel.hw.fp_add import FPAddLane
+    from accel.hw.fp_mul import FPMulLane
+    from accel.hw.operand import ZeroDetector
+    from accel.hw.pipeline import DelayLine
+
+    class Block(wiring.Component):
+        x: In(16)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.adder_of_things = FPMulLane()       # named like an adder, a multiplier all the same
+            m.submodules.mul_like = FPAddLane(fmt=FP16)      # named like a multiplier: an FP16 adder
+            m.submodules.detector = zd = ZeroDetector()
+            m.submodules.line = line = DelayLine(16, 2, "hold")
+            m.d.comb += [zd.x.eq(self.x), line.value.eq(self.x), line.is_zero.eq(zd.z)]
+            return m
+
+    classes = {}
+    for s in signal_table(design_of(Block())):
+        classes.setdefault(s.path[:1], set()).add(s.cls)
+    assert classes[("adder_of_things",)] == {"mul"}
+    assert classes[("mul_like",)] == {"add16"}
+    assert classes[("detector",)] == {"zdet"}
+    assert {"pipe", "flags"} <= classes[("line",)] <= {"pipe", "flags", "ctl", "lines"}   # undeclared: by name
 
 
 def test_clock_never_counted():
@@ -249,11 +282,11 @@ FP_UNITS = [("fp16_mul", "hold"), ("fp16_mul", "and"), ("fp16_mul", "none"), ("f
 def _unit_registers(unit, gating, valid_pattern, window=None):
     """Per-signal toggles of every register of one FP unit fed 12 random operations under ``valid_pattern``,
     counted only over cycles ``window`` = (first, last) if given."""
-    from accel.sim import energy
+    from accel.energy.measure import unit_fields, unit_words
+    from accel.hw.units import build_unit
     from accel.sim.pysim import run_stream
-    dut = energy.build(unit, gating=gating)
-    words = energy.unit_words(dut, energy.unit_operands(unit, 12, seed=6, density_a=0.5, density_b=0.5,
-                                                        gating=gating))
+    dut = build_unit(unit, gating=gating)
+    words = unit_words(dut, unit_fields(unit, 12, seed=6, density_a=0.5, density_b=0.5, gating=gating))
     counter = ToggleCounter()
     cycle = [0]
 
@@ -290,7 +323,7 @@ def test_fp_unit_datapath_registers_ignore_bubbles(unit, gating):
 
 
 def test_gate_netlist_cache_reuses_repairs_and_names_an_unusable_folder(tmp_path, monkeypatch):
-    from accel.sim.errors import UserError
+    from accel.synth.errors import BuildFolderError
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "build"))
     first = synthesize_gates(Enables(), cache=True)
     (entry,) = (tmp_path / "build" / "gates").iterdir()
@@ -299,5 +332,23 @@ def test_gate_netlist_cache_reuses_repairs_and_names_an_unusable_folder(tmp_path
     assert json.loads(entry.read_text()) == first
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "file"))
-    with pytest.raises(UserError, match="build folder .*file/gates: cannot create"):
+    with pytest.raises(BuildFolderError, match="build folder .*file/gates: cannot create"):
         synthesize_gates(Enables(), cache=True)
+
+
+def test_a_register_assigned_unconditionally_is_a_register_not_a_copy():
+    # ``r <= x`` every clock has no gate in front, but it is a flip-flop: counted, charged, never a copy
+    class Follow(wiring.Component):
+        x: In(4)
+        y: Out(4)
+
+        def elaborate(self, platform):
+            m = Module()
+            r = Signal(4, name="r")
+            m.d.sync += r.eq(self.x)
+            m.d.comb += self.y.eq(r)
+            return m
+
+    table = {s.name: s for s in signal_table(design_of(Follow()))}
+    assert table["r"].is_reg and not table["r"].is_copy
+    assert table["y"].is_copy and not table["y"].is_reg

@@ -16,8 +16,9 @@ from designs import PipeAdd, model as toy_model, pack_in  # noqa: E402
 
 from accel.sim import backends, pysim  # noqa: E402
 from accel.sim import verilator as vl  # noqa: E402
-from accel.sim.errors import UserError  # noqa: E402
+from accel.sim.errors import BackendError  # noqa: E402
 from accel.sim.toggles import ToggleCounter  # noqa: E402
+from accel.synth.workspace import build_root  # noqa: E402
 
 
 def patterns(seed, length, valid=0.7, ready=0.6):
@@ -145,15 +146,15 @@ def test_damaged_builds_are_compiled_again_or_named(tmp_path, monkeypatch):
         vl.build(PipeAdd())
     (copy / "obj" / "sim").write_bytes(b"\x7fELF but not a program")   # unrunnable: one line naming it
     (copy / "obj" / "sim").chmod(0o755)
-    with pytest.raises(UserError, match=f"cannot run .*delete {copy} to compile it again"):
+    with pytest.raises(BackendError, match=f"cannot run .*delete {copy} to compile it again"):
         vl.run_stream(PipeAdd(), toy_words(1, 3))
 
 
 def test_build_folder_is_under_build(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
-    assert vl.build_root() == tmp_path
+    assert build_root() == tmp_path
     monkeypatch.delenv("ACCEL_BUILD_DIR")
-    assert vl.build_root().name == "build"
+    assert build_root().name == "build"
 
 
 def test_environment_uses_the_wheel():
@@ -180,16 +181,16 @@ def never_elaborated():
     return dut
 
 
-def test_bad_input_is_a_user_error():
-    with pytest.raises(UserError, match="unknown backend 'iverilog'"):
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="unknown backend 'iverilog'"):
         backends.run_stream("iverilog", never_elaborated(), [1])
 
     async def hook(ctx):
         pass
 
-    with pytest.raises(UserError, match="on_cycle"):
+    with pytest.raises(ValueError, match="on_cycle"):
         vl.run_stream(never_elaborated(), [1], on_cycle=hook)
-    with pytest.raises(UserError, match="toggles must be"):
+    with pytest.raises(TypeError, match="toggles must be"):
         vl.run_stream(never_elaborated(), [1], toggles="yes")
 
 
@@ -213,9 +214,9 @@ def test_fp_units_match_pysim(unit):
 def test_hmma_2x2x2_matches_pysim(gating):
     from accel.hw.hmma import HMMA
     from accel.sim.hmma import instruction_words
-    from accel.sim.workloads import hmma_operands
+    from accel.golden.operands import hmma_operands
 
-    a, b, c = hmma_operands(30, m=2, k=2, p=2, weight_density=0.4, act_density=0.5, seed=9)
+    a, b, c = hmma_operands(30, m=2, n=2, k=2, weight_density=0.4, act_density=0.5, seed=9)
     factory = lambda: HMMA(m=2, n=2, k=2, gating=gating)  # noqa: E731
     dut = factory()
     words = instruction_words(dut, a, b, c, gating)
@@ -228,9 +229,9 @@ def test_hmma_2x2x2_matches_pysim(gating):
 def test_run_hmma_on_verilator_equals_pysim():
     """The path ``accel hmma --backend verilator`` takes: same D, cycles, bit_exact and toggles (per bit too)."""
     from accel.sim.hmma import flag_line_toggles, run_hmma
-    from accel.sim.workloads import hmma_operands
+    from accel.golden.operands import hmma_operands
 
-    a, b, c = hmma_operands(12, m=2, k=2, p=2, weight_density=0.3, act_density=0.6, seed=11)
+    a, b, c = hmma_operands(12, m=2, n=2, k=2, weight_density=0.3, act_density=0.6, seed=11)
     valid, ready = patterns(12, 40)
     run_p = run_hmma(a, b, c, gating="hold", backend="pysim", valid_pattern=valid, ready_pattern=ready)
     run_v = run_hmma(a, b, c, gating="hold", backend="verilator", valid_pattern=valid, ready_pattern=ready)
@@ -248,7 +249,8 @@ def test_run_hmma_on_verilator_equals_pysim():
 
 def test_export_units_writes_every_block(tmp_path):
     from accel.hw.units import UNITS
-    written = vl.export_units(tmp_path, gatings=["hold"], units=["fp16_mul", "fp32_add"])
+    from accel.synth.export import export_units
+    written = export_units(tmp_path, gatings=["hold"], units=["fp16_mul", "fp32_add"])
     assert sorted(p.name for p in written) == ["fp16_mul_hold.v", "fp32_add_hold.v"]
     for path in written:
         text = path.read_text()
@@ -261,10 +263,10 @@ def test_cli_hmma_verilator_backend_equals_pysim(tmp_path, capsys):
     import json
 
     from accel.golden import fp
-    from accel.sim.cli import main
-    from accel.sim.workloads import hmma_operands
+    from accel.cli.main import main
+    from accel.golden.operands import hmma_operands
 
-    a, b, c = hmma_operands(5, m=2, k=2, p=2, weight_density=0.5, act_density=0.5, seed=1)
+    a, b, c = hmma_operands(5, m=2, n=2, k=2, weight_density=0.5, act_density=0.5, seed=1)
     ops = tmp_path / "ops.npz"
     np.savez(ops, a=fp.from_bits(a, fp.FP16), b=fp.from_bits(b, fp.FP16), c=fp.from_bits(c, fp.FP32))
     reports = {}
@@ -284,7 +286,7 @@ def test_bench_json_has_the_figures(capsys):
     No timing assertions: the speed figures are measurements, not test outcomes."""
     import json
 
-    from accel.sim.cli import main
+    from accel.cli.main import main
 
     assert main(["bench", "--json", "--shape", "2,2,2", "--pysim-instructions", "4",
                  "--verilator-instructions", "300"]) == 0
@@ -298,7 +300,7 @@ def test_bench_json_has_the_figures(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--shape", "4,4"], "--shape must be three integers"),
-    (["--gating", "maybe"], "--gating must be one of"),
+    (["--gating", "maybe"], "argument --gating: invalid choice: 'maybe'"),
     (["--verilator-instructions", "1"], "--verilator-instructions: must be an integer in 2..1000000, not 1"),
     (["--verilator-instructions", "1000001"], "--verilator-instructions: must be an integer in 2..1000000"),
     (["--pysim-instructions", "1000000000000"], "--pysim-instructions: must be an integer in 2..100000"),
@@ -307,7 +309,7 @@ def test_bench_json_has_the_figures(capsys):
     (["--shape", "16,1,1"], "M,N,K in 1..8"),
 ])
 def test_bench_bad_options_exit_2(argv, message, capsys):
-    from accel.sim.cli import main
+    from accel.cli.main import main
     assert main(["bench", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

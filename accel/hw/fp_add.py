@@ -9,13 +9,19 @@ from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.fp import FP32, GUARD_BITS
+from ..golden.fp import FP16, FP32, GUARD_BITS
+from ..golden.gating import Gating
 from .fp_common import node, normalize, unpack
-from .pipeline import check_choice, check_format, data_load, load_when, pipeline_control, stage_reg
+from .operand import Flagged
+from .pipeline import check_format, check_gating, data_load, load_when, pipeline_control, stage_reg
 
-__all__ = ["ADD_GATINGS", "add_core", "add_operands_layout", "FPAddLane", "FPAdd"]
+__all__ = ["ADD_GATINGS", "ADD_ENERGY_CLASSES", "add_core", "add_operands_layout", "FPAddLane", "FPAdd"]
 
-ADD_GATINGS = ("hold", "none")
+#: An adder skips a flagged operand (``hold``) or has no zero logic; it has no operand isolation (``and``).
+ADD_GATINGS = (Gating.HOLD, Gating.NONE)
+
+#: The energy class of an adder lane by its format: an FP16 adder is charged as an FP16 add wherever it sits.
+ADD_ENERGY_CLASSES = {FP32: "add", FP16: "add16"}
 
 
 def add_core(m, a, b, fmt):
@@ -54,7 +60,8 @@ def add_core(m, a, b, fmt):
 
 
 def add_operands_layout(fmt):
-    return data.StructLayout({"a": fmt.width, "b": fmt.width, "b_zero": 1})
+    """The running sum ``a`` and a flagged operand ``b`` (skipped under ``hold`` when flagged)."""
+    return data.StructLayout({"a": fmt.width, "b": Flagged(fmt)})
 
 
 class FPAddLane(wiring.Component):
@@ -66,21 +73,27 @@ class FPAddLane(wiring.Component):
 
     LATENCY = 1
 
-    def __init__(self, *, fmt=FP32, gating="hold"):
+    def __init__(self, *, fmt=FP32, gating=Gating.HOLD):
         self._fmt = check_format("fmt", fmt)
-        self._gating = check_choice("gating", gating, ADD_GATINGS)
+        if fmt not in ADD_ENERGY_CLASSES:
+            raise ValueError(f"fmt must be one of {', '.join(f.name for f in ADD_ENERGY_CLASSES)}, not {fmt.name}")
+        self._gating = check_gating(gating, ADD_GATINGS)
         super().__init__({"x": In(add_operands_layout(fmt)), "load": In(self.LATENCY), "y": Out(fmt.width)})
         self.a_reg = Signal(fmt.width)
         self.b_reg = Signal(fmt.width)
 
+    @property
+    def energy_class(self):
+        return ADD_ENERGY_CLASSES[self._fmt]
+
     def elaborate(self, platform):
         m = Module()
-        skip_in = self.x.b_zero if self._gating == "hold" else C(0, 1)
+        skip_in = self.x.b.is_zero if self._gating is Gating.HOLD else C(0, 1)
         operand_load = data_load(self.load, skip_in, self._gating)
         load_when(m, self.a_reg, self.x.a, operand_load)
-        load_when(m, self.b_reg, self.x.b, operand_load)
+        load_when(m, self.b_reg, self.x.b.value, operand_load)
         total = add_core(m, self.a_reg, self.b_reg, self._fmt)
-        if self._gating == "hold":
+        if self._gating is Gating.HOLD:
             skip = stage_reg(m, skip_in, self.load, "skip_reg")
             bypass = stage_reg(m, self.x.a, self.load & skip_in, "bypass_reg")
             # the running sum passes unchanged, except that a NaN leaves canonical as every NaN result does;
@@ -92,12 +105,12 @@ class FPAddLane(wiring.Component):
 
 
 class FPAdd(wiring.Component):
-    """Pipelined adder behind valid/ready streams: ``i.payload`` ``a``, ``b``, ``b_zero``; ``o.payload`` ``s``.
+    """Pipelined adder behind valid/ready streams: ``i.payload`` ``a`` and flagged ``b``; ``o.payload`` ``s``.
 
     Latency 2 (operand registers, sum register). With ``hold`` a flagged ``b`` is skipped: ``s = a``.
     """
 
-    def __init__(self, *, fmt=FP32, gating="hold"):
+    def __init__(self, *, fmt=FP32, gating=Gating.HOLD):
         self.lane = FPAddLane(fmt=fmt, gating=gating)
         super().__init__({"i": In(stream.Signature(add_operands_layout(fmt))),
                           "o": Out(stream.Signature(data.StructLayout({"s": fmt.width})))})

@@ -9,9 +9,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.fp import FP16, FP32
+from ..golden.gating import Gating
 from .fp_common import node, normalize, unpack
-from .pipeline import (GATING_STYLES, check_choice, check_format, data_load, load_when,
-                       pipeline_control, stage_reg)
+from .operand import Flagged
+from .pipeline import check_format, check_gating, data_load, load_when, pipeline_control, stage_reg
 
 __all__ = ["mul_core", "check_exact_product",
            "mul_operands_layout", "mul_result_layout", "FPMulLane", "FPMul"]
@@ -60,10 +61,12 @@ def mul_core(m, a, b, fmt_in, fmt_out, isolate=None):
 
 
 def mul_operands_layout(fmt_in):
-    return data.StructLayout({"a": fmt_in.width, "a_zero": 1, "b": fmt_in.width, "b_zero": 1})
+    """Two flagged operands ``a`` and ``b``."""
+    return data.StructLayout({"a": Flagged(fmt_in), "b": Flagged(fmt_in)})
 
 
 def mul_result_layout(fmt_out):
+    """The product ``p`` and its ``is_zero`` flag (set only with ``hold``: the product was skipped)."""
     return data.StructLayout({"p": fmt_out.width, "is_zero": 1})
 
 
@@ -76,11 +79,12 @@ class FPMulLane(wiring.Component):
     """
 
     LATENCY = 2
+    energy_class = "mul"
 
-    def __init__(self, *, fmt_in=FP16, fmt_out=FP32, gating="hold"):
+    def __init__(self, *, fmt_in=FP16, fmt_out=FP32, gating=Gating.HOLD):
         self._fmt_in = check_format("fmt_in", fmt_in)
         self._fmt_out = check_format("fmt_out", fmt_out)
-        self._gating = check_choice("gating", gating, GATING_STYLES)
+        self._gating = check_gating(gating)
         check_exact_product(fmt_in, fmt_out)
         super().__init__({"x": In(mul_operands_layout(fmt_in)), "load": In(self.LATENCY),
                           "y": Out(mul_result_layout(fmt_out))})
@@ -90,17 +94,17 @@ class FPMulLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        gated = self._gating != "none"
-        zero_in = self.x.a_zero | self.x.b_zero if gated else C(0, 1)
+        gated = self._gating.flags_zeros
+        zero_in = self.x.a.is_zero | self.x.b.is_zero if gated else C(0, 1)
         zero = stage_reg(m, zero_in, self.load[0], "zero_reg") if gated else zero_in
         operand_load = data_load(self.load[0], zero_in, self._gating)
-        load_when(m, self.a_reg, self.x.a, operand_load)
-        load_when(m, self.b_reg, self.x.b, operand_load)
+        load_when(m, self.a_reg, self.x.a.value, operand_load)
+        load_when(m, self.b_reg, self.x.b.value, operand_load)
         product = mul_core(m, self.a_reg, self.b_reg, self._fmt_in, self._fmt_out,
-                           isolate=zero if self._gating == "and" else None)
+                           isolate=zero if self._gating is Gating.AND else None)
         load_when(m, self.p_reg, product, data_load(self.load[1], zero, self._gating))
         m.d.comb += self.y.p.eq(self.p_reg)
-        if self._gating == "hold":
+        if self._gating is Gating.HOLD:
             m.d.comb += self.y.is_zero.eq(stage_reg(m, zero, self.load[1], "is_zero_reg"))
         return m
 
@@ -108,11 +112,12 @@ class FPMulLane(wiring.Component):
 class FPMul(wiring.Component):
     """Pipelined exact multiplier behind valid/ready streams (one product per clock, ``latency`` 2).
 
-    ``i.payload``: ``a``, ``a_zero``, ``b``, ``b_zero``; ``o.payload``: ``p`` and ``is_zero`` (set only
-    with ``hold``, where ``p`` is then stale and consumers skip it). See :class:`FPMulLane` for gating.
+    ``i.payload``: flagged operands ``a`` and ``b`` (:class:`~accel.hw.operand.Flagged`); ``o.payload``: ``p``
+    and ``is_zero`` (set only with ``hold``, where ``p`` is then stale and consumers skip it). See
+    :class:`FPMulLane` for gating.
     """
 
-    def __init__(self, *, fmt_in=FP16, fmt_out=FP32, gating="hold"):
+    def __init__(self, *, fmt_in=FP16, fmt_out=FP32, gating=Gating.HOLD):
         self.lane = FPMulLane(fmt_in=fmt_in, fmt_out=fmt_out, gating=gating)
         super().__init__({"i": In(stream.Signature(mul_operands_layout(fmt_in))),
                           "o": Out(stream.Signature(mul_result_layout(fmt_out)))})

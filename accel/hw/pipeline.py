@@ -11,9 +11,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.fp import FloatFormat
-from ..golden.hmma import GATING_STYLES
+from ..golden.gating import Gating
 
-__all__ = ["GATING_STYLES", "check_choice", "check_count", "check_format",
+__all__ = ["check_choice", "check_gating", "check_count", "check_format",
            "PipelineControl", "pipeline_control", "load_when", "stage_reg", "data_load", "DelayLine"]
 
 
@@ -22,6 +22,14 @@ def check_choice(what, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, not {value!r}")
     return value
+
+
+def check_gating(value, allowed=tuple(Gating)):
+    """The :class:`Gating` named by ``value``; ValueError naming it unless it is one of ``allowed``."""
+    gating = Gating.parse(value)
+    if gating not in allowed:
+        raise ValueError(f"gating must be one of {', '.join(map(repr, map(str, allowed)))}, not {value!r}")
+    return gating
 
 
 def check_count(what, value):
@@ -85,7 +93,7 @@ def stage_reg(m, value, load, name):
 
 def data_load(load, is_zero, gating):
     """Load enable of a data register: with ``hold`` a zero-flagged value is not loaded (frozen lines)."""
-    return load & ~is_zero if gating == "hold" else load
+    return load & ~is_zero if gating == Gating.HOLD else load
 
 
 class DelayLine(wiring.Component):
@@ -96,18 +104,18 @@ class DelayLine(wiring.Component):
     """
 
     def __init__(self, width, depth, gating):
-        self._gating = check_choice("gating", gating, GATING_STYLES)
+        self._gating = check_gating(gating)
         self._depth = check_count("depth", depth)
         super().__init__({"value": In(check_count("width", width)), "is_zero": In(1), "load": In(depth),
                           "value_out": Out(width), "is_zero_out": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        value, is_zero = self.value, self.is_zero if self._gating != "none" else C(0, 1)
+        value, is_zero = self.value, self.is_zero if self._gating.flags_zeros else C(0, 1)
         for stage in range(self._depth):
             load = self.load[stage]
             value = stage_reg(m, value, data_load(load, is_zero, self._gating), f"value_{stage}")
-            if self._gating != "none":
+            if self._gating.flags_zeros:
                 is_zero = stage_reg(m, is_zero, load, f"is_zero_{stage}")
         m.d.comb += [self.value_out.eq(value), self.is_zero_out.eq(is_zero)]
         return m

@@ -1,48 +1,100 @@
-"""Registry of buildable hardware units: name -> factory(gating=...), with the gatings each supports.
+"""The registry of hardware units: the one list of blocks that can be built by name.
 
-``UNITS[name](gating=...)`` builds a unit; ``UNITS[name].gatings`` lists its zero-gating styles, and
-``can_gate`` / ``can_ungate`` say whether it can be built with and without zero gating.
+Each :class:`Unit` knows how to build its component for a gating style, the gating styles it has, the
+stimulus of ``n`` random operations as its sender would put them out (payload fields by leaf path,
+:mod:`accel.golden.operands`), and the energy class one of its operations is calibrated in. The synthesis
+driver, the Verilog export, the energy model and the cocotb tests read it; :func:`unit` is the one place
+that says "unknown unit".
 """
 
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
+from ..golden import fp
+from ..golden.gating import Gating
+from ..golden.operands import hmma_operands, sent_operand, sparse_bits
 from .fp_add import ADD_GATINGS, FPAdd
 from .fp_mul import FPMul
 from .hmma import HMMA
-from .pipeline import GATING_STYLES
 
-__all__ = ["Unit", "UNITS", "build_unit"]
+__all__ = ["Unit", "UNITS", "unit", "build_unit", "flagged_fields", "mul_fields"]
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A unit factory and the gating styles it accepts (``"none"`` means no zero gating)."""
+    """A buildable block: ``build(gating)`` makes it, ``gatings`` are the styles it has (``none`` means no zero
+    gating), ``stimulus(n, seed=, densities=, gating=)`` gives the payload fields of ``n`` random operations
+    (each operand non-zero with its density), ``energy_class`` is the class one operation is calibrated in
+    (None for a block of several classes)."""
 
-    factory: Callable
+    name: str
+    build: Callable
     gatings: tuple
+    stimulus: Callable
+    energy_class: str = None
 
     @property
     def can_gate(self):
-        return any(gating != "none" for gating in self.gatings)
+        return any(gating.flags_zeros for gating in self.gatings)
 
     @property
     def can_ungate(self):
-        return "none" in self.gatings
+        return Gating.NONE in self.gatings
 
-    def __call__(self, gating="hold"):
-        return self.factory(gating=gating)
-
-
-UNITS = {
-    "fp16_mul": Unit(FPMul, GATING_STYLES),
-    "fp32_add": Unit(FPAdd, ADD_GATINGS),
-    "hmma": Unit(HMMA, GATING_STYLES),
-}
+    def __call__(self, gating=Gating.HOLD):
+        return self.build(gating=Gating.parse(gating))
 
 
-def build_unit(name, gating="hold"):
-    """Build unit ``name``; ValueError listing the known units when the name is unknown."""
-    if name not in UNITS:
-        raise ValueError(f"unknown unit {name!r}; known units: {', '.join(sorted(UNITS))}")
-    return UNITS[name](gating=gating)
+def flagged_fields(name, bits, fmt, gating):
+    """Payload fields ``<name>.value`` and ``<name>.is_zero`` of operand ``bits`` as the sender puts it out
+    under ``gating`` (:func:`~accel.golden.operands.sent_operand`), one row per transfer."""
+    lines, flags = sent_operand(bits, fmt, gating)
+    return {f"{name}.value": lines.reshape(len(bits), -1), f"{name}.is_zero": flags.reshape(len(bits), -1)}
+
+
+def mul_fields(a, b, gating):
+    """An FP16 multiplier's operand fields as the sender puts FP16 bit patterns ``a`` and ``b`` out under
+    ``gating``."""
+    return {**flagged_fields("a", a, fp.FP16, gating), **flagged_fields("b", b, fp.FP16, gating)}
+
+
+def _mul_stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+    rng = np.random.default_rng(seed)
+    a, b = (sparse_bits(n, density, rng, fp.FP16) for density in densities)
+    return mul_fields(a, b, gating)
+
+
+def _add_stimulus(fmt):
+    def stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+        rng = np.random.default_rng(seed)
+        a, b = (sparse_bits(n, density, rng, fmt) for density in densities)
+        return {"a": a, **flagged_fields("b", b, fmt, gating)}
+    return stimulus
+
+
+def _hmma_stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+    """``n`` 4x4x4 instructions: activations A with ``densities[0]``, weights B with ``densities[1]``."""
+    a, b, c = hmma_operands(n, act_density=densities[0], weight_density=densities[1], seed=seed)
+    return {**mul_fields(a, b, gating), "c": c.reshape(n, -1)}
+
+
+UNITS = {u.name: u for u in (
+    Unit("fp16_mul", lambda gating: FPMul(gating=gating), tuple(Gating), _mul_stimulus, "mul"),
+    Unit("fp32_add", lambda gating: FPAdd(fmt=fp.FP32, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP32), "add"),
+    Unit("fp16_add", lambda gating: FPAdd(fmt=fp.FP16, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP16), "add16"),
+    Unit("hmma", lambda gating: HMMA(gating=gating), tuple(Gating), _hmma_stimulus),
+)}
+
+
+def unit(name):
+    """The :class:`Unit` called ``name``; ValueError listing the known units when the name is unknown."""
+    if not isinstance(name, str) or name not in UNITS:
+        raise ValueError(f"unknown unit {name!r}; choose one of {', '.join(sorted(UNITS))}")
+    return UNITS[name]
+
+
+def build_unit(name, gating=Gating.HOLD):
+    """Build unit ``name`` with ``gating`` (ValueError for an unknown unit or a style it does not have)."""
+    return unit(name)(gating)

@@ -1,0 +1,6 @@
+"""Running hardware (the fourth layer: may import golden, hw and synth).
+
+Simulator backends with one stream contract (:mod:`.pysim`, the Amaranth simulator; :mod:`.verilator`), the
+gate netlist simulator (:mod:`.netlist`), toggle counting shared by all of them (:mod:`.toggles`), payload
+packing (:mod:`.payload`) and the HMMA runner (:mod:`.hmma`).
+"""

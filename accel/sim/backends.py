@@ -2,15 +2,13 @@
 
 import importlib
 
-from .errors import UserError
-
 BACKENDS = {"pysim": "accel.sim.pysim", "verilator": "accel.sim.verilator"}
 
 
 def backend(name):
-    """The backend module called ``name``; a UserError naming the known ones otherwise."""
+    """The backend module called ``name``; a ValueError naming the known ones otherwise."""
     if name not in BACKENDS:
-        raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     return importlib.import_module(BACKENDS[name])
 
 

@@ -2,7 +2,8 @@
 
 The sender of the operand stream raises each element's ``is_zero`` flag (it is the zero detector in
 front of the array); with ``hold`` it never sends a flagged zero, whose data lines keep their last value
-(:func:`~accel.sim.workloads.sent_operand`); with ``none`` there is no detection and every flag stays low.
+(:func:`~accel.golden.operands.sent_operand`); with ``none`` there is no detection and every flag stays low.
+A batch is ``a`` [batch, m, k], ``b`` [batch, k, n], ``c`` and ``d`` [batch, m, n].
 """
 
 from dataclasses import dataclass, field
@@ -11,16 +12,17 @@ import numpy as np
 
 from ..golden import fp
 from ..golden import hmma as golden
+from ..golden.gating import Gating
 from ..hw.hmma import HMMA
-from . import energy
+from ..hw.units import mul_fields
 from .payload import leaves, pack, unpack
 from .toggles import count_toggles
-from .workloads import sent_operand
 
 
 @dataclass
 class HmmaRun:
-    """One streamed batch: D as FP32 bit patterns, and the counters of the ``--json`` contract."""
+    """One streamed batch: D as FP32 bit patterns, and the counters of the ``--json`` contract (the energy
+    model prices ``toggles``: :func:`accel.energy.model.report`)."""
 
     d: np.ndarray
     cycles: int
@@ -40,12 +42,7 @@ class HmmaRun:
     def counters(self):
         return {"instructions": self.instructions, "cycles": self.cycles, "latency": self.latency,
                 "macs": self.macs, "macs_gated": self.macs_gated, "macs_useful": self.macs_useful,
-                "bit_exact": self.bit_exact, "gating": self.gating, "backend": self.backend,
-                **energy.report(self.toggles)}
-
-
-#: The largest M, N or K the commands build an array for (8x8x8: 512 multiplier and 512 adder lanes).
-MAX_ARRAY_DIM = 8
+                "bit_exact": self.bit_exact, "gating": str(self.gating), "backend": self.backend}
 
 
 def check_operands(a, b, c):
@@ -58,34 +55,28 @@ def check_operands(a, b, c):
     if a.shape[0] == 0:
         raise ValueError("no instructions: the batch is empty")
     if 0 in a.shape[1:] + b.shape[2:]:
-        raise ValueError(f"an empty array: M, N, K = {a.shape[1]}, {b.shape[2]}, {a.shape[2]}; each must be at least 1")
+        raise ValueError(f"an empty array: m, n, k = {a.shape[1]}, {b.shape[2]}, {a.shape[2]}; each must be at least 1")
 
 
 def instruction_words(dut, a, b, c, gating):
     """One payload word per instruction, as the sender puts the batch out under ``gating``."""
-    n = a.shape[0]
-    (a_lines, a_zero), (b_lines, b_zero) = (sent_operand(x, fp.FP16, gating) for x in (a, b))
-    return pack(dut.i.payload.shape(), {
-        "a.value": a_lines.reshape(n, -1), "a.is_zero": a_zero.reshape(n, -1),
-        "b.value": b_lines.reshape(n, -1), "b.is_zero": b_zero.reshape(n, -1),
-        "c": c.reshape(n, -1),
-    })
+    return pack(dut.i.payload.shape(), {**mul_fields(a, b, gating), "c": c.reshape(len(c), -1)})
 
 
 def instruction_operands(dut, words, gating):
     """The batch (a, b, c) that payload ``words`` from :func:`instruction_words` stand for: the values on the
     lines, except that under ``hold`` a flagged element is a zero whatever its held lines carry (its
     product is skipped, so the sign of that zero does not matter)."""
-    m, p, k = dut.shape
-    fields, n = unpack(dut.i.payload.shape(), words), len(words)
+    m, n, k = dut.shape
+    fields, batch = unpack(dut.i.payload.shape(), words), len(words)
 
     def operand(name, shape):
         values = fields[f"{name}.value"].astype(np.uint16)
-        if gating == "hold":
+        if Gating.parse(gating) is Gating.HOLD:
             values[fields[f"{name}.is_zero"].astype(bool)] = 0
-        return values.reshape(n, *shape)
+        return values.reshape(batch, *shape)
 
-    return operand("a", (m, k)), operand("b", (k, p)), fields["c"].astype(np.uint32).reshape(n, m, p)
+    return operand("a", (m, k)), operand("b", (k, n)), fields["c"].astype(np.uint32).reshape(batch, m, n)
 
 
 def flag_line_toggles(shape, toggles):
@@ -97,25 +88,25 @@ def flag_line_toggles(shape, toggles):
 
 
 def result_words_to_d(dut, outputs):
-    """D as FP32 bit patterns [N, M, P] from the array's packed output payload words, one per instruction."""
-    m, p, _ = dut.shape
-    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, p)
+    """D as FP32 bit patterns [batch, m, n] from the array's packed output payload words, one per instruction."""
+    m, n, _ = dut.shape
+    return unpack(dut.o.payload.shape(), outputs)["d"].astype(np.uint32).reshape(len(outputs), m, n)
 
 
-def run_hmma(a, b, c, *, gating="hold", backend="pysim", per_bit=False, **stream_options):
-    """Stream ``a`` [N,M,K], ``b`` [N,K,P] (FP16 bits), ``c`` [N,M,P] (FP32 bits) through an HMMA array,
-    counting toggles on every signal (``per_bit``: per bit too). ``stream_options`` go to the
+def run_hmma(a, b, c, *, gating=Gating.HOLD, backend="pysim", per_bit=False, **stream_options):
+    """Stream ``a`` [batch,m,k], ``b`` [batch,k,n] (FP16 bits), ``c`` [batch,m,n] (FP32 bits) through an HMMA
+    array, counting toggles on every signal (``per_bit``: per bit too). ``stream_options`` go to the
     backend's ``run_stream`` (valid/ready patterns, cycle limit).
     """
     check_operands(a, b, c)
-    golden.check_gating(gating)
-    n, m, k = a.shape
-    p = b.shape[2]
-    dut = HMMA(m=m, n=p, k=k, gating=gating)
+    gating = Gating.parse(gating)
+    batch, m, k = a.shape
+    n = b.shape[2]
+    dut = HMMA(m=m, n=n, k=k, gating=gating)
     run, toggles = count_toggles(dut, instruction_words(dut, a, b, c, gating), backend=backend, per_bit=per_bit,
                                  **stream_options)
     d = result_words_to_d(dut, run.outputs)
-    return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=n * m * p * k,
+    return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=batch * m * n * k,
                    macs_gated=golden.gated_mac_count(a, b, gating),
                    macs_useful=int((~golden.skipped_products(a, b)).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
                    gating=gating, backend=backend, toggles=toggles)

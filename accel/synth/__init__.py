@@ -1,4 +1,6 @@
-"""Synthesis flows (Yosys / nextpnr-ecp5 from YoWASP) and their parsers: area and speed of the units.
+"""Synthesis flows (Yosys / nextpnr-ecp5 from YoWASP) and their parsers: area and speed of the units, the
+gate-level netlists the energy model replays, Verilog export, and where build output goes (the third layer:
+may import golden and hw).
 
 ``synth_unit("fp16_mul", "cmos")`` synthesizes a unit of :data:`accel.hw.units.UNITS` gated and
 ungated and returns plain numbers (see :mod:`accel.synth.flows` for what each flow reports and

@@ -15,28 +15,29 @@ import json
 import time
 from pathlib import Path
 
+from ..golden.gating import Gating
+from ..hw.units import UNITS, unit
 from .errors import SynthError, SynthInputError
 from .flows import Flow, parse_flow
+from .workspace import write_atomic
 
 __all__ = ["GATED", "UNGATED", "DEFAULT_BUILD_DIR", "unit_names", "unit_builder", "synthesize",
            "synth_variants", "synth_unit"]
 
-GATED, UNGATED = "hold", "none"
+GATED, UNGATED = Gating.HOLD, Gating.NONE
 DEFAULT_BUILD_DIR = Path("build") / "synth"
 
 
 def unit_names():
-    from accel.hw.units import UNITS
     return list(UNITS)
 
 
 def unit_builder(name):
     """The factory ``build(gating)`` of unit ``name`` from :data:`accel.hw.units.UNITS`."""
-    from accel.hw.units import UNITS
-    if not isinstance(name, str) or name not in UNITS:
-        raise SynthInputError(f"unknown unit {name!r}; choose one of {', '.join(UNITS)}")
-    factory = UNITS[name]
-    return lambda gating: factory(gating=gating)
+    try:
+        return unit(name)
+    except ValueError as error:
+        raise SynthInputError(str(error)) from None
 
 
 def _flow(flow):
@@ -111,7 +112,5 @@ def synth_unit(name, flow="cmos", *, build_dir=DEFAULT_BUILD_DIR, progress=None,
     result = {"unit": name, **synth_variants(build, flow, workdir, label=name, progress=progress,
                                              timing=timing)}
     workdir.mkdir(parents=True, exist_ok=True)
-    tmp = workdir / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(workdir / "result.json")
+    write_atomic(workdir / "result.json", lambda stream: stream.write((json.dumps(result, indent=2) + "\n").encode()))
     return result

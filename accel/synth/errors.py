@@ -12,3 +12,7 @@ class SynthError(Exception):
 
 class SynthInputError(SynthError, ValueError):
     """Bad input a user can reach: unknown unit or flow, missing or unusable Liberty file."""
+
+
+class BuildFolderError(ValueError):
+    """The build folder cannot be created or written (``$ACCEL_BUILD_DIR`` names another one)."""

@@ -31,6 +31,7 @@ from .errors import SynthError, SynthInputError
 from .export import harness, port_bits, to_rtlil
 from .liberty import load_liberty
 from .tools import run_nextpnr_ecp5, run_yosys
+from .workspace import write_atomic
 
 __all__ = ["Flow", "CmosFlow", "LibertyFlow", "Ecp5Flow", "parse_flow", "FLOW_NAMES",
            "CMOS_TRANSISTORS", "read_stat"]
@@ -47,9 +48,7 @@ _READ = "read_rtlil design.il\nhierarchy -check -top top\n"
 
 
 def _write(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, lambda stream: stream.write(text.encode()))
 
 
 def read_stat(path):

@@ -24,13 +24,13 @@ def stimulus(n, seed):
     rng = random.Random(seed)
     a, b = fp_patterns(rng, n, fp.FP32), fp_patterns(rng, n, fp.FP32)
     b_zero = fp.is_zero(b, fp.FP32) | (np.array([rng.random() for _ in range(n)]) < 0.05)
-    return pack(IN_LAYOUT, {"a": a, "b": b, "b_zero": b_zero})
+    return pack(IN_LAYOUT, {"a": a, "b.value": b, "b.is_zero": b_zero})
 
 
 def model(words):
     f = unpack(IN_LAYOUT, words)
-    a, b = f["a"][:, 0].astype(np.uint32), f["b"][:, 0].astype(np.uint32)
-    b_zero = f["b_zero"][:, 0] != 0
+    a, b = f["a"][:, 0].astype(np.uint32), f["b.value"][:, 0].astype(np.uint32)
+    b_zero = f["b.is_zero"][:, 0] != 0
     s = fp.add_gated(a, b, b_zero) if GATING == "hold" else fp.add(a, b)
     return pack(OUT_LAYOUT, {"s": s})
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from accel.golden import fp
 from accel.hw.fp_mul import FPMul
-from accel.sim.energy import mul_fields
+from accel.hw.units import mul_fields
 from accel.sim.payload import pack, unpack
 from streams import GATING, SEED, fp_patterns, stream_tests
 
@@ -20,7 +20,7 @@ OUT_LAYOUT = UNIT.o.payload.shape()
 
 
 def stimulus(n, seed):
-    """Operand words as the sender puts them out (:func:`accel.sim.energy.mul_fields`): a zero flag exactly on
+    """Operand words as the sender puts them out (:func:`accel.hw.units.mul_fields`): a zero flag exactly on
     ±0 operands (none with gating none); under hold a flagged operand's lines keep their last value."""
     rng = random.Random(seed)
     a = fp_patterns(rng, n, fp.FP16)
@@ -30,8 +30,8 @@ def stimulus(n, seed):
 def model(words):
     """Golden model: the exact product; with hold, a flagged operand gives is_zero (product don't-care)."""
     f = unpack(IN_LAYOUT, words)
-    a, b = f["a"][:, 0].astype(np.uint16), f["b"][:, 0].astype(np.uint16)
-    gated = ((f["a_zero"][:, 0] | f["b_zero"][:, 0]) != 0) & (GATING == "hold")
+    a, b = f["a.value"][:, 0].astype(np.uint16), f["b.value"][:, 0].astype(np.uint16)
+    gated = ((f["a.is_zero"][:, 0] | f["b.is_zero"][:, 0]) != 0) & (GATING == "hold")
     return pack(OUT_LAYOUT, {"p": fp.mul(a, b), "is_zero": gated})
 
 

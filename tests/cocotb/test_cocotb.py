@@ -16,23 +16,16 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the simulator's Python gets this process's sys.path (testbench modules)
     sys.path.insert(0, str(HERE))
 
+from accel.hw.hmma import HMMA  # noqa: E402
+from accel.hw.units import build_unit  # noqa: E402
 from accel.sim import verilator as vl  # noqa: E402
+from accel.synth.export import export_verilog  # noqa: E402
+from accel.synth.workspace import build_root  # noqa: E402
 
-BUILD_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
-
-
-def _fp16_mul(gating):
-    from accel.hw.fp_mul import FPMul
-    return FPMul(gating=gating)
-
-
-def _fp32_add(gating):
-    from accel.hw.fp_add import FPAdd
-    return FPAdd(gating=gating)
+BUILD_ARGS = vl.VERILATOR_FLAGS
 
 
 def _hmma(gating, shape):
-    from accel.hw.hmma import HMMA
     m, n, k = shape
     return HMMA(m=m, n=n, k=k, gating=gating)
 
@@ -44,9 +37,9 @@ def run_testbench(point, module, dut, env, expect_tests):
 
     vl.environment()
     top = point.split("-")[0]
-    export = vl.export_verilog(dut, top=top)
+    export = export_verilog(dut, top=top)
     key = hashlib.sha256((export.text + repr(BUILD_ARGS) + vl.verilator_version()).encode()).hexdigest()[:16]
-    build_dir = vl.build_root() / "cocotb" / f"{point}-{key}"
+    build_dir = build_root() / "cocotb" / f"{point}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{top}.v"
     runner = get_runner("verilator")
@@ -76,13 +69,13 @@ def run_testbench(point, module, dut, env, expect_tests):
 
 @pytest.mark.parametrize("gating", ["hold", "none"])
 def test_fp16_mul(gating):
-    run_testbench(f"fp16_mul-{gating}", "tb_fp_mul", _fp16_mul(gating),
+    run_testbench(f"fp16_mul-{gating}", "tb_fp_mul", build_unit("fp16_mul", gating),
                   {"ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "11"}, expect_tests=3)
 
 
 @pytest.mark.parametrize("gating", ["hold", "none"])
 def test_fp32_add(gating):
-    run_testbench(f"fp32_add-{gating}", "tb_fp_add", _fp32_add(gating),
+    run_testbench(f"fp32_add-{gating}", "tb_fp_add", build_unit("fp32_add", gating),
                   {"ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "12"}, expect_tests=3)
 
 

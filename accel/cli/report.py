@@ -65,7 +65,8 @@ def print_columns(title, columns):
 
 class Progress:
     """A ``progress(done, total)`` callback that reports on stderr: a line redrawn in place on a terminal,
-    otherwise a plain line at most every ``interval`` seconds, so logs stay short."""
+    otherwise a plain line, at most every ``interval`` seconds, so logs stay short. A step that ends before
+    its first line was due stays quiet; one that showed progress shows its end too."""
 
     def __init__(self, label, *, stream=None, interval=None):
         self.label = label
@@ -73,15 +74,14 @@ class Progress:
         self.tty = self.stream.isatty()
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
         self.started = self.last = time.monotonic()
+        self.shown = False
 
     def __call__(self, done, total):
         now = time.monotonic()
-        if done < total and now - self.last < self.interval:
+        finished = done >= total
+        if (finished and not self.shown) or (not finished and now - self.last < self.interval):
             return
-        self.last = now
+        self.last, self.shown = now, not finished
         line = f"{self.label}: {done}/{total} ({now - self.started:.0f} s)"
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-        elif done < total or now - self.started >= self.interval:
-            self.stream.write(line + "\n")
+        self.stream.write(("\r" + line + ("\n" if finished else "")) if self.tty else line + "\n")
         self.stream.flush()

@@ -1,0 +1,62 @@
+"""The plots the commands write: each function draws one figure into a binary stream as PNG (the commands
+write it through :func:`accel.synth.workspace.write_atomic`)."""
+
+__all__ = ["plot_energy_by_unit", "plot_sweep"]
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported here: it is slow, and only plots need it)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_energy_by_unit(styles, stream, title):
+    """Stacked bars: energy of each unit class per gating style, with useful MACs in the labels."""
+    plt = _pyplot()
+    units = list(dict.fromkeys(u for s in styles.values() for u in s["energy_pj"]["by_unit"]))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    bottoms = [0.0] * len(styles)
+    for unit in units:
+        heights = [s["energy_pj"]["by_unit"].get(unit, 0.0) for s in styles.values()]
+        ax.bar(list(styles), heights, bottom=bottoms, label=unit)
+        bottoms = [b + h for b, h in zip(bottoms, heights)]
+    for x, style in enumerate(styles.values()):
+        ax.annotate(f"{style['macs_useful']}/{style['macs']} useful MACs\n{style['macs_gated']} skipped",
+                    (x, bottoms[x]), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("energy per run (pJ)")
+    ax.set_xlabel("zero gating style")
+    ax.set_ylim(0, max(bottoms) * 1.2)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(stream, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_sweep(sweep, stream):
+    """Plot multiplier and array energy per instruction against density, with the ideal line."""
+    plt = _pyplot()
+    points = sorted(sweep["points"], key=lambda p: p["useful"])
+    x = [p["useful"] for p in points]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    dense = max(points, key=lambda p: p["useful"])
+    for ax, key, title in ((axes[0], "mul_pj", "64 multipliers"), (axes[1], "array_pj", "whole 4x4x4 array")):
+        for gating, style in (("none", "o-"), ("and", "s--"), ("hold", "^-")):
+            ax.plot(x, [p["gating"][gating][key] for p in points], style, label=f"gating {gating}")
+        top = dense["gating"]["none"][key] / dense["useful"]
+        ax.plot(x, [top * u for u in x], "k:", label="ideal (∝ useful multiplies)")
+        ax.plot(x, [p["gating"]["hold"]["flags_pj"] + p["zdet_pj"] for p in points], "x-.",
+                label="flag wires + zero detectors (hold)")
+        ax.set_xlabel("useful multiplies (weight x activation density)")
+        ax.set_ylabel("pJ per HMMA instruction")
+        ax.set_title(title)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"HMMA energy vs density ({sweep['instructions']} random instructions per point, seed {sweep['seed']})")
+    fig.tight_layout()
+    fig.savefig(stream, format="png", dpi=110)
+    plt.close(fig)

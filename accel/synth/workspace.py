@@ -1,0 +1,77 @@
+"""Where build output goes, and how every file the project writes is written.
+
+One root for build output (``$ACCEL_BUILD_DIR``, else ``build/`` in the repository, else in the current
+folder), one folder per tool under it (:func:`build_folder`), and :func:`write_atomic`: a file appears
+complete or not at all, through a temporary file created exclusively in the target folder, so that a link
+planted at any name the code could use is never followed.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import BuildFolderError
+
+__all__ = ["build_root", "build_folder", "write_atomic", "write_all_atomic"]
+
+
+def build_root():
+    """Folder for build output: ``$ACCEL_BUILD_DIR`` or ``build/`` in the repository (cwd otherwise)."""
+    if os.environ.get("ACCEL_BUILD_DIR"):
+        return Path(os.environ["ACCEL_BUILD_DIR"])
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
+        return repo / "build"
+    return Path.cwd() / "build"
+
+
+def build_folder(name):
+    """``build_root() / name``, created if need be; a :class:`BuildFolderError` names it when it cannot be
+    written."""
+    folder = build_root() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BuildFolderError(f"build folder {folder}: cannot create ({error.strerror or error}); "
+                               f"set ACCEL_BUILD_DIR to a writable folder") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BuildFolderError(f"build folder {folder}: not writable; set ACCEL_BUILD_DIR to a writable folder")
+    return folder
+
+
+def write_atomic(path, write):
+    """``write(stream)`` into a new temporary file, then rename it to ``path``: the file appears complete or
+    not at all. ``stream`` is a binary file object open for writing."""
+    write_all_atomic({path: write})
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_all_atomic(writers):
+    """Every ``write(stream)`` of ``writers`` ({path: write}) into its own temporary file first, then the
+    renames: either all the files appear, complete, or none of them (short of a failing rename). A failed
+    write leaves every existing file as it was and no temporary file behind.
+
+    Each temporary file is created exclusively (``O_EXCL`` through :func:`tempfile.mkstemp`, a random name in
+    the target folder) and written through the descriptor that created it, so no link is ever followed; it
+    gets the permissions a plain ``open`` would give."""
+    temporaries = []
+    try:
+        for path, write in writers.items():
+            directory, name = os.path.split(os.fspath(path))
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+            temporaries.append((temporary, path))
+            os.fchmod(descriptor, 0o666 & ~_umask())
+            with os.fdopen(descriptor, "wb") as stream:
+                write(stream)
+        for temporary, path in temporaries:
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary, _ in temporaries:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+        raise
