@@ -77,6 +77,20 @@ def _headers(path, stream, spec):
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
+def read_file(path):
+    """The bytes of ``path`` (a pipe too), at most :data:`MAX_PIPE_BYTES`; a UserError names the problem."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_PIPE_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(data) > MAX_PIPE_BYTES:
+        raise UserError(f"{path}: the input is too long (more than {MAX_PIPE_BYTES:,} bytes)")
+    return data
+
+
 def _open_npz(path):
     """A binary stream at the start of ``path``, once it is known to start like a zip archive (what ``.npz``
     files are); a pipe is read whole into memory first, since a zip is read from its end. UserError otherwise."""
@@ -158,8 +172,17 @@ def check_output_dir(path, option="--out", files=()):
 
 def save_npz(path, **arrays):
     """Write ``arrays`` to ``path`` atomically (:func:`write_atomic`): the file appears complete or not at all."""
+    _write(path, lambda stream: np.savez(stream, **arrays))
+
+
+def write_file(path, data):
+    """Write the bytes ``data`` to ``path`` atomically."""
+    _write(path, lambda stream: stream.write(data))
+
+
+def _write(path, write):
     check_output(path)
     try:
-        write_atomic(path, lambda stream: np.savez(stream, **arrays))
+        write_atomic(path, write)
     except OSError as error:
         raise UserError(f"{path}: cannot write ({error.strerror or error})") from None

@@ -60,3 +60,23 @@ def plot_sweep(sweep, stream):
     fig.tight_layout()
     fig.savefig(stream, format="png", dpi=110)
     plt.close(fig)
+
+
+def plot_formats(rows, width, stream):
+    """Bits per weight and decompressor tiles per clock of each sparse format against weight density."""
+    plt = _pyplot()
+    fig, (size, rate) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in dict.fromkeys(r["format"] for r in rows):
+        mine = [r for r in rows if r["format"] == name]
+        x = [100 * r["density"] for r in mine]
+        size.plot(x, [r["bits_per_weight"] for r in mine], "o-", label=name)
+        rate.plot(x, [r["tiles_per_cycle"] for r in mine], "o-", label=name)
+    size.axhline(16, color="grey", ls="--", label="dense FP16")
+    size.set(xlabel="weight density (%)", ylabel="bits per weight", title="compressed size")
+    rate.set(xlabel="weight density (%)", ylabel="tiles per clock", title=f"decompressor, {width}-bit input",
+             ylim=(0, 1.05))
+    size.legend()
+    rate.legend()
+    fig.tight_layout()
+    fig.savefig(stream, format="png", dpi=100)
+    plt.close(fig)

@@ -12,9 +12,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..golden import fp
+from ..golden import fp, sparse
 from ..golden.gating import Gating
 from ..golden.operands import hmma_operands, sent_operand, sparse_bits
+from .decompressor import Decompressor
 from .fp_add import ADD_GATINGS, FPAdd
 from .fp_mul import FPMul
 from .hmma import HMMA
@@ -80,11 +81,25 @@ def _hmma_stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
     return {**mul_fields(a, b, gating), "c": c.reshape(n, -1)}
 
 
+def _decompressor_stimulus(fmt):
+    def stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+        """One compressed stream of ``n`` 4x4 weight tiles magnitude-pruned to ``densities[1]`` (at most 2:4
+        for nm24): its input words, the last one marked (``n`` tiles come out; the gating acts on the output)."""
+        density = min(densities[1], 0.5) if fmt == "nm24" else densities[1]
+        weights = sparse.magnitude_prune((sparse.TILE, sparse.TILE, n, 1), density, np.random.default_rng(seed), fmt)
+        payload, nbits = sparse.encode(sparse.conv_to_tiles(weights), fmt)
+        words = sparse.stream_words(payload, nbits, n)
+        return {"data": np.array(words, dtype=object), "last": np.arange(len(words)) == len(words) - 1}
+    return stimulus
+
+
 UNITS = {u.name: u for u in (
     Unit("fp16_mul", lambda gating: FPMul(gating=gating), tuple(Gating), _mul_stimulus, "mul"),
     Unit("fp32_add", lambda gating: FPAdd(fmt=fp.FP32, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP32), "add"),
     Unit("fp16_add", lambda gating: FPAdd(fmt=fp.FP16, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP16), "add16"),
     Unit("hmma", lambda gating: HMMA(gating=gating), tuple(Gating), _hmma_stimulus),
+    *(Unit(f"decompress_{fmt}", lambda gating, fmt=fmt: Decompressor(format=fmt, gating=gating), tuple(Gating),
+           _decompressor_stimulus(fmt), "logic") for fmt in sparse.FORMATS),
 )}
 
 

@@ -84,3 +84,9 @@ def test_hmma_2x2x2(gating):
     run_testbench(f"hmma-2x2x2-{gating}", "tb_hmma", _hmma(gating, (2, 2, 2)),
                   {"ACCEL_TB_GATING": gating, "ACCEL_TB_SHAPE": "2,2,2", "ACCEL_TB_SEED": "13"},
                   expect_tests=3)
+
+
+@pytest.mark.parametrize("fmt, gating", [("bitmask", "hold"), ("rle", "and"), ("nm24", "hold")])
+def test_decompressor(fmt, gating):
+    run_testbench(f"decompress_{fmt}-{gating}", "tb_decompressor", build_unit(f"decompress_{fmt}", gating),
+                  {"ACCEL_TB_FORMAT": fmt, "ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "14"}, expect_tests=2)
