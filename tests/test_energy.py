@@ -410,3 +410,13 @@ def test_zero_detector_charges_its_own_nets_from_reset():
     one_pulse = studies.zero_detector_pj([0x3C00, 0x0000])
     assert one_pulse >= 2 * E_NET_PJ and one_pulse == pytest.approx(round(one_pulse / E_NET_PJ) * E_NET_PJ)
     assert studies.zero_detector_pj([0x3C00]) == pytest.approx(one_pulse / 2)   # the first value counts
+
+
+def test_winograd_adders_are_charged_as_adds_of_their_format():
+    # the transform's adder trees are AddNodes: FP16 adds in the input transform, FP32 in the output one
+    from accel.hw.winograd import WinogradInput, WinogradOutput
+    from accel.sim.toggles import design_of, signal_table
+    for unit, cls in ((WinogradInput(m=2, precision="fp16"), "add16"), (WinogradOutput(m=2), "add")):
+        classes = {s.cls for s in signal_table(design_of(unit)) if "_add_" in ".".join(s.path)}
+        assert classes == {cls}
+    assert energy.PJ_PER_TOGGLE["add16"] * energy.CALIBRATION["add16"]["toggles_per_op"] == pytest.approx(0.4)

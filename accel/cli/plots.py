@@ -80,3 +80,26 @@ def plot_formats(rows, width, stream):
     fig.tight_layout()
     fig.savefig(stream, format="png", dpi=100)
     plt.close(fig)
+
+
+def plot_winograd_accuracy(accuracy, stream):
+    """Relative RMS error against float64 of every algorithm, point set and precision, per kind of data."""
+    plt = _pyplot()
+    kinds = list(accuracy)
+    labels = list(accuracy[kinds[0]])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(kinds)
+    for index, kind in enumerate(kinds):
+        ax.bar([x + index * width for x in range(len(labels))], [accuracy[kind][label]["rel_rms"] for label in labels],
+               width, label=f"{kind} data")
+    ax.set_xticks([x + width * (len(kinds) - 1) / 2 for x in range(len(labels))])
+    ax.set_xticklabels([label.replace("/", "\n") for label in labels], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("RMS error / RMS of the float64 result")
+    ax.set_title("Convolution error against a float64 direct convolution (FP16 operands, FP32 accumulation)",
+                 fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(stream, format="png", dpi=110)
+    plt.close(fig)

@@ -15,7 +15,7 @@ from .fp_common import node, normalize, unpack
 from .operand import Flagged
 from .pipeline import check_format, check_gating, data_load, load_when, pipeline_control, stage_reg
 
-__all__ = ["ADD_GATINGS", "ADD_ENERGY_CLASSES", "add_core", "add_operands_layout", "FPAddLane", "FPAdd"]
+__all__ = ["ADD_GATINGS", "ADD_ENERGY_CLASSES", "add_core", "add_operands_layout", "AddNode", "FPAddLane", "FPAdd"]
 
 #: An adder skips a flagged operand (``hold``) or has no zero logic; it has no operand isolation (``and``).
 ADD_GATINGS = (Gating.HOLD, Gating.NONE)
@@ -57,6 +57,26 @@ def add_core(m, a, b, fmt):
     with m.Else():
         m.d.comb += result.eq(Cat(rounded[:fmt.man_bits], exp[:fmt.exp_bits], sign))
     return result
+
+
+class AddNode(wiring.Component):
+    """A combinational adder ``y = a + b`` in ``fmt`` (:func:`add_core`), for datapaths that register around
+    it themselves (the Winograd transforms' adder trees); charged as its format's add class."""
+
+    def __init__(self, fmt=FP32):
+        self._fmt = check_format("fmt", fmt)
+        if fmt not in ADD_ENERGY_CLASSES:
+            raise ValueError(f"fmt must be one of {', '.join(f.name for f in ADD_ENERGY_CLASSES)}, not {fmt.name}")
+        super().__init__({"a": In(fmt.width), "b": In(fmt.width), "y": Out(fmt.width)})
+
+    @property
+    def energy_class(self):
+        return ADD_ENERGY_CLASSES[self._fmt]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(add_core(m, self.a, self.b, self._fmt))
+        return m
 
 
 def add_operands_layout(fmt):

@@ -19,6 +19,7 @@ from .decompressor import Decompressor
 from .fp_add import ADD_GATINGS, FPAdd
 from .fp_mul import FPMul
 from .hmma import HMMA
+from .winograd import WinogradInput, WinogradOutput
 
 __all__ = ["Unit", "UNITS", "unit", "build_unit", "flagged_fields", "mul_fields"]
 
@@ -45,7 +46,11 @@ class Unit:
         return Gating.NONE in self.gatings
 
     def __call__(self, gating=Gating.HOLD):
-        return self.build(gating=Gating.parse(gating))
+        gating = Gating.parse(gating)
+        if gating not in self.gatings:
+            raise ValueError(f"unit {self.name} has no gating {str(gating)!r}; it has "
+                             f"{', '.join(repr(str(g)) for g in self.gatings)}")
+        return self.build(gating=gating)
 
 
 def flagged_fields(name, bits, fmt, gating):
@@ -93,6 +98,13 @@ def _decompressor_stimulus(fmt):
     return stimulus
 
 
+def _tile_stimulus(field, count, fmt):
+    def stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+        """``n`` random tiles of ``count`` ``fmt`` values, each non-zero with ``densities[0]``."""
+        return {field: sparse_bits((n, count), densities[0], np.random.default_rng(seed), fmt)}
+    return stimulus
+
+
 UNITS = {u.name: u for u in (
     Unit("fp16_mul", lambda gating: FPMul(gating=gating), tuple(Gating), _mul_stimulus, "mul"),
     Unit("fp32_add", lambda gating: FPAdd(fmt=fp.FP32, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP32), "add"),
@@ -100,6 +112,11 @@ UNITS = {u.name: u for u in (
     Unit("hmma", lambda gating: HMMA(gating=gating), tuple(Gating), _hmma_stimulus),
     *(Unit(f"decompress_{fmt}", lambda gating, fmt=fmt: Decompressor(format=fmt, gating=gating), tuple(Gating),
            _decompressor_stimulus(fmt), "logic") for fmt in sparse.FORMATS),
+    # the Winograd transforms have no zero gating of their own: the input transform flags the zeros it makes
+    *(Unit(f"winograd_in{m}", lambda gating, m=m: WinogradInput(m=m), (Gating.NONE,),
+           _tile_stimulus("d", (m + 2) ** 2, fp.FP16)) for m in (2, 4)),
+    *(Unit(f"winograd_out{m}", lambda gating, m=m: WinogradOutput(m=m), (Gating.NONE,),
+           _tile_stimulus("m", (m + 2) ** 2, fp.FP32)) for m in (2, 4)),
 )}
 
 

@@ -90,3 +90,9 @@ def test_hmma_2x2x2(gating):
 def test_decompressor(fmt, gating):
     run_testbench(f"decompress_{fmt}-{gating}", "tb_decompressor", build_unit(f"decompress_{fmt}", gating),
                   {"ACCEL_TB_FORMAT": fmt, "ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "14"}, expect_tests=2)
+
+
+@pytest.mark.parametrize("kind, m", [("in", 2), ("out", 2), ("in", 4), ("out", 4)])
+def test_winograd(kind, m):
+    run_testbench(f"winograd_{kind}{m}-none", "tb_winograd", build_unit(f"winograd_{kind}{m}", "none"),
+                  {"ACCEL_TB_UNIT": kind, "ACCEL_TB_TILE": str(m), "ACCEL_TB_SEED": "15"}, expect_tests=3)
