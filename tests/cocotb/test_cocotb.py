@@ -92,7 +92,10 @@ def test_decompressor(fmt, gating):
                   {"ACCEL_TB_FORMAT": fmt, "ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "14"}, expect_tests=2)
 
 
-@pytest.mark.parametrize("kind, m", [("in", 2), ("out", 2), ("in", 4), ("out", 4)])
+# F(2x2) only: exporting and compiling the F(4x4) input transform (312 FP16 adders) takes over 15 minutes
+# on a 2-core machine; the F(4x4) units are checked bit for bit in the Amaranth simulator
+# (tests/test_winograd_hw.py).
+@pytest.mark.parametrize("kind, m", [("in", 2), ("out", 2)])
 def test_winograd(kind, m):
     run_testbench(f"winograd_{kind}{m}-none", "tb_winograd", build_unit(f"winograd_{kind}{m}", "none"),
                   {"ACCEL_TB_UNIT": kind, "ACCEL_TB_TILE": str(m), "ACCEL_TB_SEED": "15"}, expect_tests=3)
