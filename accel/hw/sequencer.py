@@ -1,0 +1,189 @@
+"""The direct-convolution sequencer: the conv loop nest of :mod:`accel.golden.schedule` generated in
+hardware from the layer's bounds held in registers (Gemmini's ``LoopConv``: loop counters, no ROM).
+
+A 3×3 valid convolution is the im2col GEMM ``W [K, C·9] · X [C·9, OH·OW]``, padded to whole 4×4 tiles and
+walked in the schedule's order: row block ``r`` (4 output channels), chain step ``s`` (an inner block: 4
+im2col rows ``(c, ky, kx)``, in one of two orders, below), column block ``cb`` (4 output pixels
+``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*:
+
+- ``w_addr``: the weight tile ``(r, s)`` (tiles are stored in that order, ``r·inner_blocks + s``);
+- ``act_addr[4·kk + j]``: where B[kk][j] = x[c][oy + ky][ox + kx] sits in the activation buffer
+  (``c·H·W + y·W + x``), with ``act_live`` clear where the element is GEMM padding (``c ≥ C`` or
+  ``p ≥ OH·OW``: the sender puts a zero there);
+- ``psum_addr``: the output tile ``(r, cb)`` (``r·col_blocks + cb``) whose partial sum chains through C;
+- ``first``: chain step 0 (C is +0); ``new_tile``: column block 0 (the weight tile changes).
+
+Two inner orders (:data:`accel.golden.im2col.INNER_ORDERS`):
+
+- ``channel_major`` (golden's :func:`~accel.golden.winograd.direct_conv`): ``q = 9c + 3ky + kx``, an inner
+  block is four consecutive q (it crosses taps and channels); ``⌈9C/4⌉`` blocks.
+- ``tap_blocks`` (the compressed weight streams' tile order, :func:`accel.golden.sparse.conv_to_tiles`):
+  block ``9·cb + 3ky + kx`` holds channels ``4cb .. 4cb + 3`` at one filter tap (a 2:4 group is a column
+  of its A tile); C is padded to a multiple of 4, ``9·⌈C/4⌉`` blocks.
+
+No address is multiplied per instruction. An im2col address is ``inner_offset[kk] + pixel_offset[j]``:
+four *inner lanes* keep (c, ky, kx, offset) of the inner index of row kk and four *pixel lanes* keep (oy,
+ox, offset) for p = 4cb + j. Moving a pixel lane on by 4 is four increments whose offset steps are 1 or 3
+(the next output row starts W − OW + 1 = 3 further on). Moving an inner lane to the next block is four
+increments of (kx, ky, c) with offset steps 1, W − 2 or H·W − 2W − 2 (``channel_major``), or one
+increment with c stepping by 4 and offset steps 1, W − 2 or 4·H·W − 2W − 2 (``tap_blocks``).
+"""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.im2col import INNER_ORDERS
+from ..golden.schedule import TILE
+
+__all__ = ["LAYER_BOUNDS", "BOUND_BITS", "request_layout", "DirectSequencer"]
+
+#: Width of each layer bound register (C, K, H, W).
+BOUND_BITS = 16
+
+#: The layer bounds a run takes from its CONFIG command.
+LAYER_BOUNDS = data.StructLayout({"channels": BOUND_BITS, "filters": BOUND_BITS,
+                                  "height": BOUND_BITS, "width": BOUND_BITS})
+
+
+def request_layout(act_bits, weight_bits, psum_bits):
+    """Payload of one gather request (one HMMA instruction), with buffer address widths as given.
+    ``new_tile``: the first request of a weight tile (column block 0)."""
+    return data.StructLayout({
+        "w_addr": weight_bits,
+        "act_addr": data.ArrayLayout(act_bits, TILE * TILE),
+        "act_live": TILE * TILE,
+        "psum_addr": psum_bits,
+        "first": 1,
+        "new_tile": 1,
+    })
+
+
+def _blocks(value):
+    """⌈value / 4⌉ of an unsigned expression."""
+    return (value + (TILE - 1)) >> 2
+
+
+def _inner_step(lane, d_ky, d_c, c_step):
+    """(c, ky, kx, off) of the next inner index (kx fastest, then ky, then c by ``c_step``)."""
+    kx_end, ky_end = lane["kx"] == 2, lane["ky"] == 2
+    return {"kx": Mux(kx_end, 0, lane["kx"] + 1),
+            "ky": Mux(kx_end, Mux(ky_end, 0, lane["ky"] + 1), lane["ky"]),
+            "c": Mux(kx_end & ky_end, lane["c"] + c_step, lane["c"]),
+            "off": lane["off"] + Mux(kx_end, Mux(ky_end, d_c, d_ky), 1)}
+
+
+def _pixel_step(lane, out_w):
+    """(oy, ox, off) of the next output pixel (row-major)."""
+    row_end = lane["ox"] == out_w - 1
+    return {"ox": Mux(row_end, 0, lane["ox"] + 1),
+            "oy": Mux(row_end, lane["oy"] + 1, lane["oy"]),
+            "off": lane["off"] + Mux(row_end, 3, 1)}
+
+
+def _repeat(step, lane, times):
+    for _ in range(times):
+        lane = step(lane)
+    return lane
+
+
+def _assign(lane_regs, values):
+    return [lane_regs[name].eq(value) for name, value in values.items()]
+
+
+class DirectSequencer(wiring.Component):
+    """Gather requests of a direct convolution, one per clock while ``o`` is taken.
+
+    ``order``: one of :data:`~accel.golden.im2col.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
+    the loop nest on ``bounds`` (held steady during the run); ``busy`` is high until the last request has
+    left; ``col_blocks`` is the current layer's number of column blocks (a chain's next step comes that
+    many requests after its previous one).
+    """
+
+    def __init__(self, *, act_bits, weight_bits, psum_bits, order="channel_major"):
+        if order not in INNER_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(INNER_ORDERS)}, not {order!r}")
+        self._order = order
+        self._bits = (act_bits, weight_bits, psum_bits)
+        super().__init__({
+            "bounds": In(LAYER_BOUNDS),
+            "start": In(1),
+            "busy": Out(1),
+            "col_blocks": Out(2 * BOUND_BITS),
+            "o": Out(stream.Signature(request_layout(act_bits, weight_bits, psum_bits))),
+        })
+
+    @property
+    def order(self):
+        return self._order
+
+    def elaborate(self, platform):
+        m = Module()
+        act_bits, weight_bits, psum_bits = self._bits
+        b = self.bounds
+        # Derived bounds (combinational: valid as soon as the bound registers are).
+        out_h, out_w = Signal(BOUND_BITS), Signal(BOUND_BITS)
+        col_blocks, n_inner, row_blocks = Signal(2 * BOUND_BITS), Signal(BOUND_BITS + 4), Signal(BOUND_BITS)
+        d_ky, d_c = Signal(act_bits), Signal(act_bits)
+        m.d.comb += [
+            out_h.eq(b.height - 2), out_w.eq(b.width - 2),
+            col_blocks.eq(_blocks(out_h * out_w)),
+            row_blocks.eq(_blocks(b.filters)),
+            d_ky.eq(b.width - 2),
+            self.col_blocks.eq(col_blocks),
+        ]
+        plane = b.height * b.width
+        if self._order == "channel_major":
+            m.d.comb += [n_inner.eq(_blocks(b.channels * 9)), d_c.eq(plane - 2 * b.width - 2)]
+        else:
+            m.d.comb += [n_inner.eq(_blocks(b.channels) * 9), d_c.eq(4 * plane - 2 * b.width - 2)]
+
+        row, step, col = Signal(BOUND_BITS), Signal(BOUND_BITS + 4), Signal(2 * BOUND_BITS)
+        w_addr, row_base = Signal(weight_bits), Signal(psum_bits)
+        busy = Signal()
+        inner = [{"c": Signal(BOUND_BITS, name=f"inner_c_{kk}"), "ky": Signal(2, name=f"inner_ky_{kk}"),
+                  "kx": Signal(2, name=f"inner_kx_{kk}"), "off": Signal(act_bits, name=f"inner_off_{kk}")}
+                 for kk in range(TILE)]
+        pixel = [{"oy": Signal(BOUND_BITS, name=f"pixel_oy_{j}"), "ox": Signal(BOUND_BITS, name=f"pixel_ox_{j}"),
+                  "off": Signal(act_bits, name=f"pixel_off_{j}")} for j in range(TILE)]
+        inner_origin = {"c": C(0, BOUND_BITS), "ky": C(0, 2), "kx": C(0, 2), "off": C(0, act_bits)}
+        pixel_origin = {"oy": C(0, BOUND_BITS), "ox": C(0, BOUND_BITS), "off": C(0, act_bits)}
+        if self._order == "channel_major":    # row kk: inner index kk, then 4 indices on per block
+            inner_init = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1), inner_origin, kk))
+                          for kk, lane in enumerate(inner)]
+            inner_next = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1), lane, TILE)) for lane in inner]
+        else:                                 # row kk: channel kk at tap (0, 0), then the next tap
+            inner_init = [_assign(lane, {**inner_origin, "c": C(kk, BOUND_BITS), "off": kk * plane})
+                          for kk, lane in enumerate(inner)]
+            inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, TILE)) for lane in inner]
+        pixel_init = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w), pixel_origin, j))
+                      for j, lane in enumerate(pixel)]
+        pixel_next = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w), lane, TILE)) for lane in pixel]
+
+        fire = self.o.valid & self.o.ready
+        with m.If(self.start):
+            m.d.sync += [row.eq(0), step.eq(0), col.eq(0), w_addr.eq(0), row_base.eq(0), busy.eq(1),
+                         *sum(inner_init, []), *sum(pixel_init, [])]
+        with m.Elif(fire):
+            with m.If(col == col_blocks - 1):
+                m.d.sync += [col.eq(0), w_addr.eq(w_addr + 1), *sum(pixel_init, [])]
+                with m.If(step == n_inner - 1):
+                    m.d.sync += [step.eq(0), row.eq(row + 1), row_base.eq(row_base + col_blocks),
+                                 *sum(inner_init, [])]
+                    with m.If(row == row_blocks - 1):
+                        m.d.sync += busy.eq(0)
+                with m.Else():
+                    m.d.sync += [step.eq(step + 1), *sum(inner_next, [])]
+            with m.Else():
+                m.d.sync += [col.eq(col + 1), *sum(pixel_next, [])]
+
+        request = self.o.payload
+        m.d.comb += [self.o.valid.eq(busy), self.busy.eq(busy),
+                     request.w_addr.eq(w_addr), request.psum_addr.eq(row_base + col), request.first.eq(step == 0),
+                     request.new_tile.eq(col == 0)]
+        for kk in range(TILE):
+            for j in range(TILE):
+                e = kk * TILE + j
+                m.d.comb += [request.act_addr[e].eq(inner[kk]["off"] + pixel[j]["off"]),
+                             request.act_live[e].eq((inner[kk]["c"] < b.channels) & (pixel[j]["oy"] < out_h))]
+        return m
