@@ -64,7 +64,7 @@ def dumps(w, format):
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def _header(data):
+def header(data):
     """The header fields as a dict; AcwError at the first one that is missing, or a bad magic/version."""
     fields, at = {}, 0
     for name, code in HEADER:
@@ -85,7 +85,7 @@ def _header(data):
 def loads(data):
     """The bytes of an ``.acw`` file -> float16 weights ``[K, C, R, S]`` (zeros of either sign as +0)."""
     data = bytes(data)
-    head = _header(data)
+    head = header(data)
     fmt = FORMAT_BY_CODE.get(head["format"])
     if fmt is None:
         raise AcwError(f"unknown format code {head['format']} (known: "

@@ -1,0 +1,107 @@
+"""``accel conv``: one 3x3 convolution layer (stride 1, valid) on the accelerator, cycle by cycle."""
+
+import numpy as np
+
+from ...energy.model import report
+from ...golden import acw, fp
+from ...golden.winograd import reference_conv
+from ...hw.accelerator import BufferConfig
+from ...sim.conv import ALGORITHMS, FORMATS, check_layer, run_conv
+from ...sim.errors import CheckFailed
+from ..errors import UserError
+from ..files import check_output, load_npz, read_file, save_npz
+from ..options import add_backend, add_gating
+from ..report import Progress, print_json, print_table
+
+NAME = "conv"
+HELP = ("a 3x3 convolution layer (stride 1, valid) on the accelerator: LAYER.npz (x float16 [C,H,W], w float16 "
+        "[K,C,3,3]) -> RES.npz (y float32 [K,H-2,W-2]); weights dense or compressed (--format, or a .acw file "
+        "with --weights); bit-exact against golden's same schedule, accuracy against float64")
+
+ALGO_CHOICES = ("direct", "winograd2", "winograd4")
+
+
+def add_arguments(parser):
+    parser.add_argument("--in", dest="inp", required=True, metavar="LAYER.npz", help="x (and w, unless --weights)")
+    parser.add_argument("--out", required=True, metavar="RES.npz", help="where y float32 [K,H-2,W-2] goes")
+    parser.add_argument("--weights", metavar="W.acw", help="compressed weights (accel compress); its format is used")
+    parser.add_argument("--algo", choices=ALGO_CHOICES, default="direct", help="convolution algorithm")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
+    add_gating(parser)
+    add_backend(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _buffer_bits(counters, buffers):
+    """Bits read and written in the on-chip buffers, from the access counters."""
+    fmt_in, fmt_acc = buffers.array.fmt_in.width, buffers.array.fmt_acc.width
+    return ((counters["act_reads"] + counters["act_writes"]) * fmt_in
+            + (counters["weight_reads"] + counters["weight_writes"]) * buffers.weight_word_bits
+            + (counters["psum_reads"] + counters["psum_writes"]) * 16 * fmt_acc)
+
+
+def _layer(args):
+    """x, w (FP16 bit patterns) and the weight format, from LAYER.npz and the optional .acw file."""
+    buffers = BufferConfig()
+    limit = buffers.act_words
+
+    def check(shapes):
+        if int(np.prod(shapes["x"], dtype=object)) > limit:
+            raise UserError(f"{args.inp}: x of shape {shapes['x']} holds more than the {limit:,} FP16 values the "
+                            f"activation buffer holds")
+    spec = {"x": (np.float16, 3)} if args.weights else {"x": (np.float16, 3), "w": (np.float16, 4)}
+    arrays = load_npz(args.inp, spec, check_shapes=check)
+    fmt = args.format
+    if args.weights:
+        data = read_file(args.weights)
+        try:
+            w = acw.loads(data)
+        except acw.AcwError as error:
+            raise UserError(f"{args.weights}: {error}") from None
+        stored = acw.FORMAT_BY_CODE[acw.header(data)["format"]].name
+        if fmt not in (None, stored):
+            raise UserError(f"--format {fmt} contradicts {args.weights}, which holds {stored} weights")
+        fmt = stored
+        if w.shape[1:] != (arrays["x"].shape[0], 3, 3):
+            raise UserError(f"{args.weights}: weights of shape {list(w.shape)} do not fit x of shape "
+                            f"{list(arrays['x'].shape)} (expected [K, {arrays['x'].shape[0]}, 3, 3])")
+    else:
+        w = arrays["w"]
+    return fp.to_bits(arrays["x"], fp.FP16), fp.to_bits(w, fp.FP16), fmt or "dense"
+
+
+def run(args):
+    check_output(args.out, inputs=[args.inp] + ([args.weights] if args.weights else []))
+    if args.algo not in ALGORITHMS:
+        raise UserError(f"--algo {args.algo}: the hardware runs {', '.join(ALGORITHMS)} convolution so far (the "
+                        f"Winograd transform units exist, the sequencer does not drive them yet; "
+                        f"`accel winograd` has their golden accuracy)")
+    x, w, fmt = _layer(args)
+    try:
+        check_layer(x, w)
+        buffers = BufferConfig(weight_format=fmt)
+        buffers.layer_tiles(x.shape[0], w.shape[0], x.shape[1], x.shape[2])
+        progress = Progress(f"accel conv: {args.backend}, running")
+        progress(0, 1)
+        result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
+        progress(1, 1)
+    except ValueError as error:
+        raise UserError(f"{args.inp}: {error}") from None
+    y = fp.from_bits(result.y, fp.FP32)
+    save_npz(args.out, y=y)
+    reference = reference_conv(x, w)
+    error = y.astype(np.float64) - reference
+    rms = float(np.sqrt(np.mean(reference ** 2)))
+    summary = {"layer": {"C": x.shape[0], "K": w.shape[0], "H": x.shape[1], "W": x.shape[2]},
+               "algo": args.algo, "format": fmt, **result.as_json(),
+               **report(result.toggles, buffer_bits=_buffer_bits(result.counters, buffers)),
+               "accuracy": {"max_abs": float(np.abs(error).max()),
+                            "rel_rms": float(np.sqrt(np.mean(error ** 2)) / rms) if rms else 0.0}}
+    if args.json:
+        print_json(summary)
+    else:
+        print_table(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary)
+    if not result.bit_exact:
+        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
+    return 0
