@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 
+from ..sim.errors import CheckFailed
+
 
 def _plain(value):
     """numpy scalars and arrays as JSON-able Python values."""
@@ -39,6 +41,21 @@ def flatten(rows, prefix=""):
         name = f"{prefix}.{key}" if prefix else str(key)
         flat.update(flatten(value, name) if isinstance(value, dict) else {name: value})
     return flat
+
+
+def print_summary(title, summary, as_json):
+    """A run command's summary: one JSON object (``--json``) or a table."""
+    if as_json:
+        print_json(summary)
+    else:
+        print_table(title, summary)
+
+
+def require_bit_exact(bit_exact):
+    """A run whose hardware disagreed with golden is a failed check (exit status 1; its output was written,
+    for inspection)."""
+    if not bit_exact:
+        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
 
 
 def print_table(title, rows):

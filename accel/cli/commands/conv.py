@@ -7,11 +7,10 @@ from ...golden import acw, fp
 from ...golden.winograd import reference_conv
 from ...hw.accelerator import BufferConfig
 from ...sim.conv import ALGORITHMS, FORMATS, check_layer, run_conv
-from ...sim.errors import CheckFailed
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
-from ..report import Progress, print_json, print_table
+from ..report import Progress, print_summary, require_bit_exact
 
 NAME = "conv"
 HELP = ("a 3x3 convolution layer (stride 1, valid) on the accelerator: LAYER.npz (x float16 [C,H,W], w float16 "
@@ -98,10 +97,6 @@ def run(args):
                **report(result.toggles, buffer_bits=_buffer_bits(result.counters, buffers)),
                "accuracy": {"max_abs": float(np.abs(error).max()),
                             "rel_rms": float(np.sqrt(np.mean(error ** 2)) / rms) if rms else 0.0}}
-    if args.json:
-        print_json(summary)
-    else:
-        print_table(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary)
-    if not result.bit_exact:
-        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
+    print_summary(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary, args.json)
+    require_bit_exact(result.bit_exact)
     return 0

@@ -6,12 +6,11 @@ from ...energy.model import report
 from ...golden import fp
 from ...golden.gating import Gating
 from ...hw.config import MAX_ARRAY_DIM, AcceleratorConfig
-from ...sim.errors import CheckFailed
 from ...sim.hmma import check_operands, run_hmma
 from ..errors import UserError
 from ..files import check_output, load_npz, save_npz
 from ..options import add_backend, add_gating
-from ..report import Progress, print_json, print_table
+from ..report import Progress, print_summary, require_bit_exact
 
 NAME = "hmma"
 HELP = ("D = A·B + C on the HMMA array: OPS.npz (a float16 [batch,m,k], b float16 [batch,k,n], c float32 "
@@ -68,10 +67,6 @@ def run(args):
                       progress=Progress(f"accel hmma: {args.backend}, instructions done"))
     save_npz(args.out, d=fp.from_bits(result.d, fp.FP32))
     summary = {**result.counters(), **report(result.toggles)}
-    if args.json:
-        print_json(summary)
-    else:
-        print_table(f"accel hmma: {result.instructions} instructions -> {args.out}", summary)
-    if not result.bit_exact:
-        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
+    print_summary(f"accel hmma: {result.instructions} instructions -> {args.out}", summary, args.json)
+    require_bit_exact(result.bit_exact)
     return 0

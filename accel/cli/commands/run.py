@@ -6,14 +6,13 @@ import os
 from ...energy.model import report
 from ...golden.gating import Gating
 from ...golden.operands import hmma_operands
-from ...sim.errors import CheckFailed
 from ...sim.hmma import run_hmma
 from ...synth.workspace import write_all_atomic
 from ..errors import UserError
 from ..files import check_output_dir
 from ..options import add_backend
 from ..plots import plot_energy_by_unit
-from ..report import Progress, print_columns, print_json
+from ..report import Progress, print_columns, print_json, require_bit_exact
 
 NAME = "run"
 HELP = "run the main job on an embedded workload, check it against golden, report cycles and MACs"
@@ -67,6 +66,5 @@ def run(args):
     else:
         print_columns(f"accel run: {description} ({args.backend})", styles)
         print(f"wrote {results_path} and {plot_path}")
-    if not result["bit_exact"]:
-        raise CheckFailed("hardware and golden model disagree (bit_exact false); please report this")
+    require_bit_exact(result["bit_exact"])
     return 0
