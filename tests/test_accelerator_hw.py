@@ -18,11 +18,11 @@ from amaranth.sim import Simulator
 
 from accel.golden import fp
 from accel.golden.hmma import gated_mac_count
-from accel.golden.im2col import INNER_ORDERS, im2col_conv, im2col_operands, im2col_shape, inner_rows
+from accel.golden.schedule import INNER_ORDERS, direct_gemms, inner_rows
 from accel.golden.operands import sent_operand
 from accel.golden.schedule import TILE, gemm_schedule
 from accel.golden.specials import mix_specials
-from accel.golden.winograd import direct_conv, random_layer, reference_conv
+from accel.golden.winograd import direct_conv, im2col_operands, random_layer, reference_conv
 from accel.hw.accelerator import COUNTERS, Accelerator, BufferConfig
 from accel.hw.config import AcceleratorConfig
 from accel.hw.sequencer import DirectSequencer
@@ -73,11 +73,13 @@ def schedule_tiles(x, w, order="channel_major"):
 
 
 def test_golden_im2col_orders():
-    # channel_major is golden's direct_conv bit for bit; tap_blocks sums in another order (same value
-    # up to rounding)
+    # channel_major's operands are the plain im2col (weights [K, 9C] as stored, the nine shifted input
+    # windows); tap_blocks sums in another order (same value up to rounding)
     x, w = layer(2, 5, 3, 6, 5)
-    assert np.array_equal(im2col_conv(x, w, "channel_major"), direct_conv(x, w))
-    tap = fp.from_bits(im2col_conv(x, w, "tap_blocks"), fp.FP32)
+    _, a, b = im2col_operands(x, w, "channel_major")
+    windows = np.stack([x[:, ky:ky + 4, kx:kx + 3] for ky in range(3) for kx in range(3)], axis=1)
+    assert np.array_equal(a, w.reshape(3, 45)) and np.array_equal(b, windows.reshape(45, 12))
+    tap = fp.from_bits(direct_conv(x, w, order="tap_blocks"), fp.FP32)
     assert np.allclose(tap, reference_conv(x, w), rtol=1e-3, atol=1e-3)
     assert inner_rows(5, "tap_blocks")[0].tolist()[:8] == [0, 1, 2, 3, 0, 1, 2, 3]
 
@@ -88,7 +90,7 @@ def test_golden_im2col_orders():
 @pytest.mark.parametrize("chans, filters, height, width", [(3, 5, 5, 7), (6, 9, 4, 3)])
 def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, width):
     oh, ow = height - 2, width - 2
-    shape = im2col_shape(chans, filters, oh, ow, order)
+    shape = direct_gemms(chans, filters, oh, ow, order)
     rows_c, rows_ky, rows_kx = inner_rows(chans, order)
     inner_blocks, col_blocks = shape.blocks(shape.inner), shape.blocks(shape.cols)
     expected = []

@@ -14,8 +14,10 @@ which hides the array's latency when there are at least ``latency`` column block
 
 from dataclasses import dataclass
 
-__all__ = ["TILE", "Instruction", "GemmShape", "gemm_schedule", "direct_gemms", "winograd_gemms",
-           "multiplier_slots"]
+import numpy as np
+
+__all__ = ["TILE", "Instruction", "GemmShape", "gemm_schedule", "INNER_ORDERS", "inner_rows", "direct_gemms",
+           "winograd_gemms", "multiplier_slots"]
 
 TILE = 4   # the array is 4×4×4: A 4×4, B 4×4, C and D 4×4
 
@@ -57,9 +59,35 @@ def gemm_schedule(shape):
             for g in range(shape.gemms) for r in range(rows) for s in range(inner) for c in range(cols)]
 
 
-def direct_gemms(channels, filters, out_h, out_w):
-    """Direct 3×3 convolution as one im2col GEMM: [K, C·9] · [C·9, out_h·out_w]."""
-    return GemmShape(gemms=1, rows=filters, cols=out_h * out_w, inner=channels * 9)
+#: The two orders of a direct convolution's im2col inner index (see :func:`inner_rows`).
+INNER_ORDERS = ("channel_major", "tap_blocks")
+
+
+def inner_rows(channels, order):
+    """(c, ky, kx) int arrays, one entry per im2col inner row q, in ``order``:
+
+    - ``channel_major``: ``q = 9c + 3ky + kx``, inner ``9C`` (dense weights);
+    - ``tap_blocks``: inner block ``b = 9·cb + 3ky + kx`` holds channels ``4cb .. 4cb + 3`` at one tap, row
+      ``q = 4b + kk`` is channel ``4cb + kk``: the tile order of the compressed weight streams
+      (:func:`accel.golden.sparse.conv_to_tiles`), where a 2:4 group (four input channels at one tap) is
+      one column of a tile. C is padded to a multiple of 4 (padding rows have c ≥ ``channels``).
+
+    The order decides the chain order of each output's sum, hence its rounding."""
+    if order == "channel_major":
+        q = np.arange(9 * channels)
+        c, tap = q // 9, q % 9
+    elif order == "tap_blocks":
+        q = np.arange(9 * TILE * -(-channels // TILE))
+        block, kk = q // TILE, q % TILE
+        c, tap = TILE * (block // 9) + kk, block % 9
+    else:
+        raise ValueError(f"order must be one of {', '.join(INNER_ORDERS)}, not {order!r}")
+    return c, tap // 3, tap % 3
+
+
+def direct_gemms(channels, filters, out_h, out_w, order="channel_major"):
+    """Direct 3×3 convolution as one im2col GEMM: [K, inner] · [inner, out_h·out_w], inner rows in ``order``."""
+    return GemmShape(gemms=1, rows=filters, cols=out_h * out_w, inner=len(inner_rows(channels, order)[0]))
 
 
 def winograd_gemms(channels, filters, out_h, out_w, m):

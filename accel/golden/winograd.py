@@ -28,7 +28,7 @@ import numpy as np
 from . import fp
 from .gating import Gating
 from .hmma import hmma
-from .schedule import TILE, direct_gemms, gemm_schedule, winograd_gemms
+from .schedule import TILE, direct_gemms, gemm_schedule, inner_rows, winograd_gemms
 
 __all__ = ["POINT_SETS", "DEFAULT_POINTS", "PRECISIONS", "DEFAULT_PRECISION", "points_for", "matrices",
            "pow2_terms", "Term", "pass_plan", "tree_level", "tree_depth", "reduce_tree", "convert",
@@ -246,16 +246,28 @@ def _check_layer(x, w):
     return x, w
 
 
-def direct_conv(x, w, gating=Gating.HOLD):
-    """Valid 3×3 correlation as an im2col GEMM on HMMA instructions: FP16 x [C,H,W], w [K,C,3,3] →
-    FP32 [K,H−2,W−2]. Inner index (c, ky, kx), c-major; each output is one chain."""
+def im2col_operands(x, w, order="channel_major"):
+    """The GEMM of a direct convolution with inner rows in ``order`` (:func:`~accel.golden.schedule.inner_rows`):
+    (shape, A uint16 [K, inner], B uint16 [inner, OH·OW]) for FP16 x [C,H,W], w [K,C,3,3] (padding +0)."""
     x, w = _check_layer(x, w)
     (chans, h, wd), filters = x.shape, w.shape[0]
     oh, ow = h - 2, wd - 2
-    cols = np.stack([x[:, ky:ky + oh, kx:kx + ow] for ky in range(3) for kx in range(3)], axis=1)
-    d = run_gemms(direct_gemms(chans, filters, oh, ow), w.reshape(1, filters, chans * 9),
-                  cols.reshape(1, chans * 9, oh * ow), gating)
-    return d.reshape(filters, oh, ow)
+    c, ky, kx = inner_rows(chans, order)
+    live = c < chans
+    cc = np.where(live, c, 0)
+    a = np.where(live, w[:, cc, ky, kx], 0).astype(np.uint16)
+    oy, ox = np.divmod(np.arange(oh * ow), ow)
+    b = np.where(live[:, None], x[cc[:, None], ky[:, None] + oy, kx[:, None] + ox], 0).astype(np.uint16)
+    return direct_gemms(chans, filters, oh, ow, order), a, b
+
+
+def direct_conv(x, w, gating=Gating.HOLD, order="channel_major"):
+    """Valid 3×3 correlation as an im2col GEMM on HMMA instructions: FP16 x [C,H,W], w [K,C,3,3] →
+    FP32 [K,H−2,W−2]. Inner rows in ``order`` (``channel_major``: (c, ky, kx), c-major); each output is one
+    chain."""
+    shape, a, b = im2col_operands(x, w, order)
+    oh, ow = np.asarray(x).shape[1] - 2, np.asarray(x).shape[2] - 2
+    return run_gemms(shape, a[None], b[None], gating).reshape(shape.rows, oh, ow)
 
 
 def winograd_conv(x, w, m, points=None, precision=DEFAULT_PRECISION, gating=Gating.HOLD):

@@ -51,8 +51,7 @@ from amaranth.utils import ceil_log2
 from ..golden import sparse
 from ..golden.fp import FP16, FP32
 from ..golden.gating import Gating
-from ..golden.im2col import im2col_shape
-from ..golden.schedule import TILE
+from ..golden.schedule import TILE, direct_gemms
 from .config import AcceleratorConfig
 from .decompressor import Decompressor
 from .hmma import HMMA
@@ -148,7 +147,7 @@ class BufferConfig:
 
     @property
     def order(self):
-        """The im2col inner order the sequencer walks (:data:`accel.golden.im2col.INNER_ORDERS`)."""
+        """The im2col inner order the sequencer walks (:data:`accel.golden.schedule.INNER_ORDERS`)."""
         return "tap_blocks" if self.compressed else "channel_major"
 
     @property
@@ -186,7 +185,7 @@ class BufferConfig:
                 raise ValueError(f"{what} must be below {1 << BOUND_BITS}, not {value}")
         if height < 3 or width < 3:
             raise ValueError(f"a 3x3 valid convolution needs H, W >= 3, not {height}x{width}")
-        shape = im2col_shape(channels, filters, height - 2, width - 2, self.order)
+        shape = direct_gemms(channels, filters, height - 2, width - 2, self.order)
         tiles = (shape.blocks(shape.rows), shape.blocks(shape.inner), shape.blocks(shape.cols))
         self._check_fits("activation buffer", channels * height * width, self.act_words)
         self._check_fits("psum buffer", tiles[0] * tiles[2], self.psum_tiles)

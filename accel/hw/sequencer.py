@@ -13,7 +13,7 @@ im2col rows ``(c, ky, kx)``, in one of two orders, below), column block ``cb`` (
 - ``psum_addr``: the output tile ``(r, cb)`` (``r·col_blocks + cb``) whose partial sum chains through C;
 - ``first``: chain step 0 (C is +0); ``new_tile``: column block 0 (the weight tile changes).
 
-Two inner orders (:data:`accel.golden.im2col.INNER_ORDERS`):
+Two inner orders (:data:`accel.golden.schedule.INNER_ORDERS`):
 
 - ``channel_major`` (golden's :func:`~accel.golden.winograd.direct_conv`): ``q = 9c + 3ky + kx``, an inner
   block is four consecutive q (it crosses taps and channels); ``⌈9C/4⌉`` blocks.
@@ -33,7 +33,7 @@ from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.im2col import INNER_ORDERS
+from ..golden.schedule import INNER_ORDERS
 from ..golden.schedule import TILE
 
 __all__ = ["LAYER_BOUNDS", "BOUND_BITS", "request_layout", "DirectSequencer"]
@@ -94,7 +94,7 @@ def _assign(lane_regs, values):
 class DirectSequencer(wiring.Component):
     """Gather requests of a direct convolution, one per clock while ``o`` is taken.
 
-    ``order``: one of :data:`~accel.golden.im2col.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
+    ``order``: one of :data:`~accel.golden.schedule.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
     the loop nest on ``bounds`` (held steady during the run); ``busy`` is high until the last request has
     left; ``col_blocks`` is the current layer's number of column blocks (a chain's next step comes that
     many requests after its previous one).

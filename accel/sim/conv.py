@@ -10,7 +10,7 @@ COUNTER responses the counters. Weights (``fmt``): ``dense``: the 4×4 A tiles o
 stream of :func:`~accel.golden.sparse.conv_to_tiles` (the ``tap_blocks`` order), one LOAD_WGT per word.
 
 The reference is golden's same schedule: :func:`accel.golden.winograd.direct_conv` (dense) or
-:func:`accel.golden.im2col.im2col_conv` in the ``tap_blocks`` order on the weights the stream decodes to
+:func:`~accel.golden.winograd.direct_conv` in the ``tap_blocks`` order on the weights the stream decodes to
 (compressed: a stored −0 decodes to +0).
 """
 
@@ -20,7 +20,6 @@ import numpy as np
 
 from ..golden import sparse
 from ..golden.gating import Gating
-from ..golden.im2col import im2col_conv
 from ..golden.schedule import TILE
 from ..golden.winograd import direct_conv
 from ..hw.accelerator import COUNTERS, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator, BufferConfig, Op
@@ -156,7 +155,7 @@ def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, 
     chans, height, width = x_bits.shape
     filters, out_h, out_w = w_bits.shape[0], height - 2, width - 2
     y = d.reshape(rows * TILE, cols * TILE)[:filters, :out_h * out_w].reshape(filters, out_h, out_w)
-    golden = im2col_conv(x_bits, held, buffers.order, gating) if buffers.compressed \
+    golden = direct_conv(x_bits, held, gating, buffers.order) if buffers.compressed \
         else direct_conv(x_bits, w_bits, gating)
     bit_exact = bool(np.array_equal(y, golden))
     offchip = {"act_load": 2 * counters["act_writes"],
