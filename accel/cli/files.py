@@ -170,6 +170,18 @@ def check_output_dir(path, option="--out", files=()):
             check_output(os.path.join(path, name))
 
 
+def check_plot(path, option="--plot"):
+    """UserError unless ``path`` can become a PNG output file (:func:`check_output`, a name ending in .png)."""
+    check_output(path)
+    if not path.lower().endswith(".png"):
+        raise UserError(f"{option} {path}: the plot is a PNG image; give a name ending in .png")
+
+
+def save_plot(path, draw):
+    """Write the PNG that ``draw(stream)`` draws to ``path`` atomically."""
+    _write(path, draw)
+
+
 def save_npz(path, **arrays):
     """Write ``arrays`` to ``path`` atomically (:func:`write_atomic`): the file appears complete or not at all."""
     _write(path, lambda stream: np.savez(stream, **arrays))

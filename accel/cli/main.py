@@ -3,7 +3,8 @@
 Every sub-command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 A :class:`UserError`, or one of the library's input errors (:data:`INPUT_ERRORS`), raised anywhere below
 becomes one line on stderr and exit status 2, so bad input never ends in a traceback; a :class:`CheckFailed`
-(a run that disagrees with its reference) becomes one line and exit status 1. A reader that closes the pipe
+(a run that disagrees with its reference) or a :class:`SynthError` (a synthesis tool that failed on a design;
+the message names its log) becomes one line and exit status 1. A reader that closes the pipe
 early ends the command quietly (status 141). This is the only place that knows about exit codes.
 """
 
@@ -12,7 +13,7 @@ import os
 import sys
 
 from ..sim.errors import BackendError, CheckFailed
-from ..synth.errors import BuildFolderError, SynthInputError
+from ..synth.errors import BuildFolderError, SynthError, SynthInputError
 from .commands import bench, compress, conv, decompress, energy, formats, hmma, run, synth, winograd
 from .errors import UserError
 
@@ -50,6 +51,9 @@ def main(argv=None):
         return 2
     except CheckFailed as error:
         print(f"accel: check failed: {error}", file=sys.stderr)
+        return 1
+    except SynthError as error:
+        print(f"accel: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("accel: interrupted", file=sys.stderr)

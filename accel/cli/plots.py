@@ -1,7 +1,7 @@
 """The plots the commands write: each function draws one figure into a binary stream as PNG (the commands
 write it through :func:`accel.synth.workspace.write_atomic`)."""
 
-__all__ = ["plot_energy_by_unit", "plot_sweep"]
+__all__ = ["plot_energy_by_unit", "plot_sweep", "plot_formats", "plot_winograd_accuracy"]
 
 
 def _pyplot():

@@ -1,4 +1,4 @@
-"""The energy model and what it rests on (the sixth layer: may import golden, hw, synth and sim).
+"""The energy model and what it rests on (the fifth layer: may import golden, hw, synth and sim).
 
 - :mod:`.model`: switching, clock and memory energy from toggle counts, its constants and their sources;
 - :mod:`.measure`: single units of the registry run on random data, toggles counted;

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fp
+from .schedule import TILE      # a tile is TILE x TILE weights: the array's operand
 
 __all__ = ["SparseFormat", "FORMATS", "format_by_name", "TILE", "TILE_ELEMENTS",
            "conv_to_tiles", "tiles_to_conv", "conv_group_name", "rle_entries", "nm24_meta",
            "encode", "tile_bits", "decode", "stream_words", "decode_words",
            "magnitude_prune", "decoder_buffer_bits", "decoder_cycles", "density_sweep"]
 
-TILE = 4                      # a tile is TILE x TILE weights
 TILE_ELEMENTS = TILE * TILE
 HEADER_FIELD_BITS = 32        # the decompressor's header word: tile count (bits 31:0), stream bits (63:32)
 

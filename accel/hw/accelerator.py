@@ -188,9 +188,9 @@ class BufferConfig:
         shape = direct_gemms(channels, filters, height - 2, width - 2, self.order)
         tiles = (shape.blocks(shape.rows), shape.blocks(shape.inner), shape.blocks(shape.cols))
         self._check_fits("activation buffer", channels * height * width, self.act_words)
-        self._check_fits("psum buffer", tiles[0] * tiles[2], self.psum_tiles)
+        self._check_fits("psum buffer", tiles[0] * tiles[2], self.psum_tiles, "tiles")
         if not self.compressed:
-            self._check_fits("weight buffer", tiles[0] * tiles[1], self.weight_words)
+            self._check_fits("weight buffer", tiles[0] * tiles[1], self.weight_words, "tiles")
         return tiles
 
     def check_weight_words(self, words):
@@ -198,9 +198,9 @@ class BufferConfig:
         self._check_fits("weight buffer", words, self.weight_words)
 
     @staticmethod
-    def _check_fits(what, need, have):
+    def _check_fits(what, need, have, unit="words"):
         if need > have:
-            raise ValueError(f"the layer needs {need} words of the {what}, which holds {have}")
+            raise ValueError(f"the layer needs {need} {unit} of the {what}, which holds {have}")
 
 
 class Accelerator(wiring.Component):

@@ -2,5 +2,5 @@
 
 Simulator backends with one stream contract (:mod:`.pysim`, the Amaranth simulator; :mod:`.verilator`), the
 gate netlist simulator (:mod:`.netlist`), toggle counting shared by all of them (:mod:`.toggles`), payload
-packing (:mod:`.payload`) and the HMMA runner (:mod:`.hmma`).
+packing (:mod:`.payload`), the HMMA runner (:mod:`.hmma`) and the conv-layer runner (:mod:`.conv`).
 """

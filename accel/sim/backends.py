@@ -6,7 +6,8 @@ BACKENDS = {"pysim": "accel.sim.pysim", "verilator": "accel.sim.verilator"}
 
 
 def backend(name):
-    """The backend module called ``name``; a ValueError naming the known ones otherwise."""
+    """The backend module called ``name``; a ValueError naming the known ones otherwise. Imported by name
+    when asked for: the Verilator backend imports the toggle counter, which runs backends by name."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     return importlib.import_module(BACKENDS[name])

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..golden import fp
 from ..golden import hmma as golden
 from ..golden.gating import Gating
 from ..hw.hmma import HMMA

@@ -76,10 +76,11 @@ def synthesize_gates(dut, *, hierarchical=False, cache=False):
                  f"{cached.parent}) ...")
         try:
             run_yosys("synth.ys", tmp, progress=(lambda line: _say(f"  ... {line}")) if cached else None)
-        except SynthError as error:   # the log goes with the temporary folder: keep its end
+        except SynthError:            # the log goes with the temporary folder: name its last line
             log = os.path.join(tmp, "yosys.log")
-            tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
-            raise SynthError(f"{error}\n{tail}") from None
+            lines = open(log, errors="replace").read().split("\n") if os.path.exists(log) else []
+            last = next((line.strip() for line in reversed(lines) if line.strip()), "no log")
+            raise SynthError(f"Yosys failed on {type(dut).__name__} at gate-level synthesis: {last}") from None
         if cached is not None:
             with open(os.path.join(tmp, "top.json"), "rb") as source:
                 write_atomic(cached, lambda stream: shutil.copyfileobj(source, stream))

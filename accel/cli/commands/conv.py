@@ -6,7 +6,7 @@ from ...energy.model import report
 from ...golden import acw, fp
 from ...golden.winograd import reference_conv
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import ALGORITHMS, FORMATS, check_layer, run_conv
+from ...sim.conv import ALGORITHMS, FORMATS, check_layer, run_conv, weight_stream
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
@@ -77,16 +77,21 @@ def run(args):
                         f"Winograd transform units exist, the sequencer does not drive them yet; "
                         f"`accel winograd` has their golden accuracy)")
     x, w, fmt = _layer(args)
+    buffers = BufferConfig(weight_format=fmt)
     try:
         check_layer(x, w)
-        buffers = BufferConfig(weight_format=fmt)
         buffers.layer_tiles(x.shape[0], w.shape[0], x.shape[1], x.shape[2])
-        progress = Progress(f"accel conv: {args.backend}, running")
-        progress(0, 1)
-        result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
-        progress(1, 1)
     except ValueError as error:
         raise UserError(f"{args.inp}: {error}") from None
+    if buffers.compressed:         # the stream's length depends on the weights: it must fit the weight buffer
+        try:
+            buffers.check_weight_words(len(weight_stream(w, fmt)[0]))
+        except ValueError as error:
+            raise UserError(f"{args.weights or args.inp}: {fmt} weights: {error}") from None
+    progress = Progress(f"accel conv: {args.backend}, running")
+    progress(0, 1)
+    result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
+    progress(1, 1)
     y = fp.from_bits(result.y, fp.FP32)
     save_npz(args.out, y=y)
     reference = reference_conv(x, w)

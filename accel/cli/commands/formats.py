@@ -1,16 +1,15 @@
 """``accel formats``: compressed size and decompressor throughput of each sparse format over weight density."""
 
 from ...golden import sparse
-from ...synth.workspace import write_atomic
 from ..errors import UserError
-from ..files import check_output
+from ..files import check_plot, save_plot
 from ..options import bounded_int
 from ..plots import plot_formats
 from ..report import print_json
 
 NAME = "formats"
 HELP = ("bits per weight (dense FP16 = 16) and decompressor tiles per clock of bitmask, rle and nm24 over "
-        "weight densities 0-100%% (random 64x64x3x3 weights pruned by magnitude); docs/formats.md")
+        "weight densities 0-100% (random 64x64x3x3 weights pruned by magnitude); docs/formats.md")
 
 
 def add_arguments(parser):
@@ -25,12 +24,10 @@ def run(args):
     if args.width % 8:
         raise UserError(f"--width must be a multiple of 8, not {args.width}")
     if args.plot is not None:
-        check_output(args.plot)
-        if not args.plot.lower().endswith(".png"):
-            raise UserError(f"--plot {args.plot}: the plot is a PNG image; give a name ending in .png")
+        check_plot(args.plot)
     rows = sparse.density_sweep(width=args.width, seed=args.seed)
     if args.plot:
-        write_atomic(args.plot, lambda stream: plot_formats(rows, args.width, stream))
+        save_plot(args.plot, lambda stream: plot_formats(rows, args.width, stream))
     if args.json:
         print_json({"width": args.width, "seed": args.seed, "rows": rows})
         return 0

@@ -1,4 +1,5 @@
-"""``accel run``: the main job on an embedded default workload (until the top level exists: sparse HMMA)."""
+"""``accel run``: the main job on an embedded default workload (for now sparse HMMA instructions; the digits
+CNN of :mod:`accel.cli.workloads` takes its place once the accelerator runs all its configurations)."""
 
 import json
 import os

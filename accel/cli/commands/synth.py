@@ -3,7 +3,7 @@
 import sys
 import time
 
-from ...synth import (DEFAULT_BUILD_DIR, FLOW_NAMES, SynthError, SynthInputError, parse_flow, synth_unit,
+from ...synth import (DEFAULT_BUILD_DIR, FLOW_NAMES, SynthInputError, parse_flow, synth_unit,
                       unit_builder, unit_names)
 from ..errors import UserError
 from ..files import check_output_dir
@@ -65,14 +65,9 @@ def run(args):
             results[name] = synth_unit(name, flow, build_dir=args.build_dir, progress=_progress,
                                        timing=not args.no_pnr)
         _progress(f"finished in {time.monotonic() - start:.1f} s")
-    except SynthInputError as error:
-        raise UserError(str(error)) from None
     except OSError as error:   # the build folder turned out unusable (the check above cannot see all)
         raise UserError(f"--build-dir {args.build_dir}: cannot write {error.filename or ''} "
                         f"({error.strerror or error})") from None
-    except SynthError as error:
-        print(f"accel: error: {error}", file=sys.stderr)
-        return 1
     if args.json:
         if len(results) == 1:
             print_json(next(iter(results.values())))

@@ -2,9 +2,7 @@
 transforms do to zeros (docs/winograd.md)."""
 
 from ...golden import schedule, winograd
-from ...synth.workspace import write_atomic
-from ..errors import UserError
-from ..files import check_output
+from ..files import check_plot, save_plot
 from ..options import bounded_int
 from ..plots import plot_winograd_accuracy
 from ..report import print_columns, print_json
@@ -34,14 +32,12 @@ def slots(chans=16, filters=16, out=32):
 
 def run(args):
     if args.plot is not None:
-        check_output(args.plot)
-        if not args.plot.lower().endswith(".png"):
-            raise UserError(f"--plot {args.plot}: the plot is a PNG image; give a name ending in .png")
+        check_plot(args.plot)
     result = {"layers": [dict(zip("CKHW", layer)) for layer in winograd.LAYERS], "seed": args.seed,
               "accuracy": winograd.accuracy(seed=args.seed), "multiplies": slots(),
               "sparsity": winograd.sparsity(seed=args.seed)}
     if args.plot:
-        write_atomic(args.plot, lambda stream: plot_winograd_accuracy(result["accuracy"], stream))
+        save_plot(args.plot, lambda stream: plot_winograd_accuracy(result["accuracy"], stream))
     if args.json:
         print_json(result)
         return 0
