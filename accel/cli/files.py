@@ -77,36 +77,42 @@ def _headers(path, stream, spec):
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def read_file(path):
-    """The bytes of ``path`` (a pipe too), at most :data:`MAX_PIPE_BYTES`; a UserError names the problem."""
+def _open_input(path):
+    """``path`` opened for binary reading; a UserError names the problem."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_PIPE_BYTES + 1)
+        return open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def _read_bounded(path, stream):
+    """All of ``stream`` (a file or a pipe), at most :data:`MAX_PIPE_BYTES`: a longer one, which may never
+    end, is refused as too long."""
+    data = stream.read(MAX_PIPE_BYTES + 1)
     if len(data) > MAX_PIPE_BYTES:
         raise UserError(f"{path}: the input is too long (more than {MAX_PIPE_BYTES:,} bytes)")
     return data
 
 
+def read_file(path):
+    """The bytes of ``path`` (a pipe too), at most :data:`MAX_PIPE_BYTES`; a UserError names the problem."""
+    with _open_input(path) as stream:
+        try:
+            return _read_bounded(path, stream)
+        except OSError as error:
+            raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
 def _open_npz(path):
     """A binary stream at the start of ``path``, once it is known to start like a zip archive (what ``.npz``
     files are); a pipe is read whole into memory first, since a zip is read from its end. UserError otherwise."""
-    try:
-        stream = open(path, "rb")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    stream = _open_input(path)
     try:
         if not stream.seekable():
             with stream:
-                data = stream.read(MAX_PIPE_BYTES + 1)
-            if len(data) > MAX_PIPE_BYTES:
-                raise UserError(f"{path}: the input is too long (more than {MAX_PIPE_BYTES:,} bytes)")
-            stream = io.BytesIO(data)
+                stream = io.BytesIO(_read_bounded(path, stream))
         head = stream.read(6)
         stream.seek(0)
         if not head:
