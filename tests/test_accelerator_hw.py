@@ -22,11 +22,12 @@ from accel.golden.schedule import INNER_ORDERS, direct_gemms, inner_rows
 from accel.golden.operands import sent_operand
 from accel.golden.schedule import TILE, gemm_schedule
 from accel.golden.specials import mix_specials
-from accel.golden.winograd import direct_conv, im2col_operands, random_layer, reference_conv
+from accel.golden.schedule import GemmShape
+from accel.golden.winograd import direct_conv, im2col_operands, random_layer, reference_conv, run_gemms
 from accel.hw.accelerator import COUNTERS, Accelerator, BufferConfig
 from accel.hw.config import AcceleratorConfig
 from accel.hw.sequencer import DirectSequencer
-from accel.sim.conv import check_layer, conv_commands, run_conv, weight_stream
+from accel.sim.conv import check_layer, conv_commands, run_conv, run_convs, weight_stream
 from accel.sim.payload import pack, unpack
 from accel.sim.pysim import run_stream
 
@@ -87,11 +88,11 @@ def test_golden_im2col_orders():
 # ---------------------------------------------------------------------------------------------- sequencer
 
 @pytest.mark.parametrize("order", INNER_ORDERS)
-@pytest.mark.parametrize("chans, filters, height, width", [(3, 5, 5, 7), (6, 9, 4, 3)])
-def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, width):
-    oh, ow = height - 2, width - 2
-    shape = direct_gemms(chans, filters, oh, ow, order)
-    rows_c, rows_ky, rows_kx = inner_rows(chans, order)
+@pytest.mark.parametrize("chans, filters, height, width, kernel", [(3, 5, 5, 7, 3), (6, 9, 4, 3, 3), (6, 5, 2, 3, 1)])
+def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, width, kernel):
+    oh, ow = height - kernel + 1, width - kernel + 1
+    shape = direct_gemms(chans, filters, oh, ow, order, kernel)
+    rows_c, rows_ky, rows_kx = inner_rows(chans, order, kernel)
     inner_blocks, col_blocks = shape.blocks(shape.inner), shape.blocks(shape.cols)
     expected = []
     for ins in gemm_schedule(shape):
@@ -110,7 +111,8 @@ def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, widt
     got = []
 
     async def testbench(ctx):
-        ctx.set(dut.bounds, {"channels": chans, "filters": filters, "height": height, "width": width})
+        ctx.set(dut.bounds, {"channels": chans, "filters": filters, "height": height, "width": width,
+                             "kernel": kernel})
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -150,7 +152,7 @@ def check_counters(run, x, w, gating, fmt="dense"):
     weight_words = len({(i.row, i.inner) for i in schedule}) if fmt == "dense" else len(weight_stream(w, fmt)[0])
     assert c["weight_writes"] == weight_words
     assert c["weight_reads"] == (n if fmt == "dense" else weight_words)
-    assert c["act_writes"] == chans * height * width
+    assert c["act_writes"] == -(-chans * height * width // 16) * 16       # 16 elements a LOAD_ACT
     channel = inner_rows(chans, order)[0]
     channel = np.pad(channel, (0, -len(channel) % TILE), constant_values=chans)       # padding rows
     pixels = (height - 2) * (width - 2)
@@ -161,15 +163,15 @@ def check_counters(run, x, w, gating, fmt="dense"):
     # drain the accelerator's latency, a chain waits only when there are too few column blocks
     idle = {k: v for k, v in c.items() if k.startswith("idle_")}
     assert c["cycles"] == n + sum(idle.values())
-    col_blocks = max(ins.col for ins in schedule) // TILE + 1
-    waits = sum(ins.step > 0 and ins.col == 0 for ins in schedule) * max(0, run.latency - col_blocks)
+    gap = (max(ins.row for ins in schedule) // TILE + 1) * (max(ins.col for ins in schedule) // TILE + 1)
+    waits = sum(ins.step > 0 and ins.col == 0 and ins.row == 0 for ins in schedule) * max(0, run.latency - gap)
     assert (idle["idle_output_full"], idle["idle_drain"]) == (0, run.latency)
     if fmt == "dense":
         assert (idle["idle_operands"], idle["idle_weights"], idle["idle_dependency"]) == (1, 0, waits)
     else:   # the decompressor's first tile takes a few clocks; a later wait for weights may hide a chain's
         assert idle["idle_weights"] > 0 and idle["idle_dependency"] <= waits
         assert idle["idle_operands"] + idle["idle_weights"] + idle["idle_dependency"] >= waits + 1
-    assert run.offchip_bytes["total"] == (2 * chans * height * width + 64 * c["stores"]
+    assert run.offchip_bytes["total"] == (2 * c["act_writes"] + 64 * c["stores"]
                                           + (32 if fmt == "dense" else 8) * c["weight_writes"])
 
 
@@ -194,6 +196,26 @@ def test_compressed_weights_are_bit_exact_with_exact_counters(fmt, gating):
     held = weight_stream(w, fmt)[1]
     assert held[0, 0, 1, 1] == 0 and np.array_equal(held[w != 0x8000], w[w != 0x8000])
     check_counters(run, x, held, gating, fmt)
+
+
+def test_a_batch_of_layers_and_a_1x1_gemm_run_in_one_stream():
+    # the classifier of a network is a 1x1 convolution: features as channels, images as pixels; its chain
+    # order is the GEMM's (features ascending, four per instruction); a layer that reuses the previous
+    # layer's weights does not load them again, and each layer's counters are its own
+    rng = np.random.default_rng(31)
+    features = fp.to_bits(np.maximum(rng.standard_normal((25, 1, 9)), 0).astype(np.float16), fp.FP16)
+    w_fc = fp.to_bits(rng.standard_normal((6, 25, 1, 1)).astype(np.float16), fp.FP16)
+    x, w = layer(32, 3, 5, 5, 6)
+    runs, toggles = run_convs([(features, w_fc), (features, w_fc), (x, w)], fmt="bitmask", buffers=SMALL)
+    assert [run.bit_exact for run in runs] == [True] * 3 and toggles.total > 0
+    gemm = run_gemms(GemmShape(1, 6, 9, 25), w_fc[:, :, 0, 0][None], features[:, 0, :][None], "hold")[0]
+    assert np.array_equal(runs[0].y[:, 0, :], gemm) and np.array_equal(runs[1].y, runs[0].y)
+    words = len(weight_stream(w_fc, "bitmask")[0])
+    assert [run.counters["weight_writes"] for run in runs] == [words, 0, len(weight_stream(w, "bitmask")[0])]
+    assert runs[1].counters == {**runs[0].counters, "weight_writes": 0}
+    assert runs[0].counters["instructions"] == 2 * 7 * 3 and runs[2].counters["instructions"] == 2 * 9 * 3
+    with pytest.raises(ValueError, match=r"w must be \[K, 25, 3, 3\]"):
+        run_convs([(features, w_fc)], algo="winograd2")
 
 
 def test_response_back_pressure_changes_nothing_but_the_stream_time():
@@ -296,6 +318,6 @@ def test_run_conv_rejects_bad_layers():
     with pytest.raises(ValueError, match="at least 3x3"):
         check_layer(x[:, :2], w)
     with pytest.raises(ValueError, match="algo"):
-        run_conv(x, w, algo="winograd2")
+        run_conv(x, w, algo="winograd3")
     with pytest.raises(ValueError, match="gating"):
         run_conv(x, w, gating="maybe")

@@ -8,7 +8,7 @@ import pytest
 
 from accel.cli.main import main
 from accel.golden import fp
-from accel.golden.winograd import direct_conv
+from accel.golden.winograd import direct_conv, winograd_conv
 
 
 def layer(path, chans=2, filters=3, height=5, width=6, seed=2, **overrides):
@@ -42,6 +42,18 @@ def test_conv_runs_a_layer_bit_exact_and_reports_the_contract_keys(tmp_path, cap
     assert np.array_equal(fp.to_bits(y, fp.FP32), direct_conv(x_bits, w_bits, "hold"))
 
 
+def test_conv_runs_winograd_bit_exact_against_golden(tmp_path, capsys):
+    arrays = layer(tmp_path / "layer.npz", height=7, width=6)
+    code, out, err = conv(tmp_path, capsys, "--algo", "winograd2", "--gating", "and", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["algo"] == "winograd2" and report["bit_exact"] is True
+    assert report["counters"]["transforms_in"] == 2 * 3 * 2 and report["accuracy"]["max_abs"] < 1e-2
+    y = np.load(tmp_path / "res.npz")["y"]
+    x_bits, w_bits = fp.to_bits(arrays["x"], fp.FP16), fp.to_bits(arrays["w"], fp.FP16)
+    assert np.array_equal(fp.to_bits(y, fp.FP32), winograd_conv(x_bits, w_bits, 2, gating="and"))
+
+
 def test_conv_takes_compressed_weights_from_an_acw_file(tmp_path, capsys):
     arrays = layer(tmp_path / "layer.npz", chans=4, filters=4)
     np.savez(tmp_path / "w.npz", w=arrays["w"])
@@ -62,7 +74,11 @@ def test_conv_takes_compressed_weights_from_an_acw_file(tmp_path, capsys):
     ({"w": np.zeros((0, 2, 3, 3), np.float16)}, [], "w must be a non-empty 4-d array"),
     ({"w": np.zeros((3, 4, 3, 3), np.float16)}, [], "w must be [K, 2, 3, 3]"),
     ({"x": np.zeros((2, 200, 200), np.float16)}, [], "activation buffer"),
-    ({}, ["--algo", "winograd4"], "--algo winograd4: the hardware runs direct convolution so far"),
+    ({"w": np.full((3, 2, 3, 3), np.inf, np.float16)}, ["--algo", "winograd4"],
+     "filter_transform needs finite weights"),
+    ({"x": np.ones((3, 5, 6), np.float16), "w": np.ones((3, 3, 3, 3), np.float16)},
+     ["--algo", "winograd2", "--format", "nm24"],
+     "nm24 weights after the winograd2 filter transform"),
 ])
 def test_conv_refuses_bad_layers(tmp_path, capsys, overrides, extra, message):
     layer(tmp_path / "layer.npz", **overrides)

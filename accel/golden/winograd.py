@@ -28,13 +28,14 @@ import numpy as np
 from . import fp
 from .gating import Gating
 from .hmma import hmma
-from .schedule import TILE, direct_gemms, gemm_schedule, inner_rows, winograd_gemms
+from .schedule import KERNELS, TILE, direct_gemms, gemm_schedule, inner_rows, winograd_gemms
 
 __all__ = ["POINT_SETS", "DEFAULT_POINTS", "PRECISIONS", "DEFAULT_PRECISION", "points_for", "matrices",
            "pow2_terms", "Term", "pass_plan", "tree_level", "tree_depth", "reduce_tree", "convert",
            "transform_2d", "input_transform", "filter_transform", "output_transform", "fraction_to_bits",
-           "run_gemms", "direct_conv", "winograd_conv", "reference_conv", "ALGORITHMS", "LAYERS",
-           "random_layer", "run_algorithm", "accuracy", "zero_fraction", "sparsity"]
+           "run_gemms", "direct_conv", "winograd_conv", "winograd_operands", "winograd_conv_transformed",
+           "reference_conv", "ALGORITHMS", "LAYERS", "random_layer", "run_algorithm", "accuracy", "zero_fraction",
+           "sparsity"]
 
 # Finite interpolation points (∞ is always added). F2 needs 3, F4 needs 5.
 POINT_SETS = {
@@ -239,34 +240,39 @@ def run_gemms(shape, a, b, gating=Gating.HOLD):
     return d[:, :shape.rows, :shape.cols]
 
 
-def _check_layer(x, w):
+def _check_layer(x, w, kernels=(3,)):
     x, w = np.asarray(x, np.uint16), np.asarray(w, np.uint16)
-    if x.ndim != 3 or w.ndim != 4 or w.shape[1] != x.shape[0] or w.shape[2:] != (3, 3) or min(x.shape[1:]) < 3:
-        raise ValueError(f"need x [C,H,W] (H, W >= 3) and w [K,C,3,3]; got x {x.shape}, w {w.shape}")
+    k = w.shape[2] if w.ndim == 4 else 0
+    if x.ndim != 3 or w.ndim != 4 or w.shape[1] != x.shape[0] or k not in kernels or w.shape[3] != k \
+            or min(x.shape[1:]) < k:
+        sizes = " or ".join(f"{n}x{n}" for n in kernels)
+        raise ValueError(f"need x [C,H,W] and w [K,C,k,k] ({sizes}, H, W >= k); got x {x.shape}, w {w.shape}")
     return x, w
 
 
 def im2col_operands(x, w, order="channel_major"):
     """The GEMM of a direct convolution with inner rows in ``order`` (:func:`~accel.golden.schedule.inner_rows`):
-    (shape, A uint16 [K, inner], B uint16 [inner, OH·OW]) for FP16 x [C,H,W], w [K,C,3,3] (padding +0)."""
-    x, w = _check_layer(x, w)
-    (chans, h, wd), filters = x.shape, w.shape[0]
-    oh, ow = h - 2, wd - 2
-    c, ky, kx = inner_rows(chans, order)
+    (shape, A uint16 [K, inner], B uint16 [inner, OH·OW]) for FP16 x [C,H,W], w [K,C,k,k] (k = 3 or 1;
+    padding +0)."""
+    x, w = _check_layer(x, w, KERNELS)
+    (chans, h, wd), filters, kernel = x.shape, w.shape[0], w.shape[2]
+    oh, ow = h - kernel + 1, wd - kernel + 1
+    c, ky, kx = inner_rows(chans, order, kernel)
     live = c < chans
     cc = np.where(live, c, 0)
     a = np.where(live, w[:, cc, ky, kx], 0).astype(np.uint16)
     oy, ox = np.divmod(np.arange(oh * ow), ow)
     b = np.where(live[:, None], x[cc[:, None], ky[:, None] + oy, kx[:, None] + ox], 0).astype(np.uint16)
-    return direct_gemms(chans, filters, oh, ow, order), a, b
+    return direct_gemms(chans, filters, oh, ow, order, kernel), a, b
 
 
 def direct_conv(x, w, gating=Gating.HOLD, order="channel_major"):
-    """Valid 3×3 correlation as an im2col GEMM on HMMA instructions: FP16 x [C,H,W], w [K,C,3,3] →
-    FP32 [K,H−2,W−2]. Inner rows in ``order`` (``channel_major``: (c, ky, kx), c-major); each output is one
-    chain."""
+    """Valid correlation as an im2col GEMM on HMMA instructions: FP16 x [C,H,W], w [K,C,k,k] (k = 3 or 1)
+    → FP32 [K,H−k+1,W−k+1]. Inner rows in ``order`` (``channel_major``: (c, ky, kx), c-major); each output
+    is one chain."""
     shape, a, b = im2col_operands(x, w, order)
-    oh, ow = np.asarray(x).shape[1] - 2, np.asarray(x).shape[2] - 2
+    kernel = np.shape(w)[2]
+    oh, ow = np.shape(x)[1] - kernel + 1, np.shape(x)[2] - kernel + 1
     return run_gemms(shape, a[None], b[None], gating).reshape(shape.rows, oh, ow)
 
 
@@ -278,18 +284,36 @@ def winograd_conv(x, w, m, points=None, precision=DEFAULT_PRECISION, gating=Gati
     Winograd-domain results go through the FP32 output transform.
     """
     x, w = _check_layer(x, w)
-    (chans, h, wd), filters, n = x.shape, w.shape[0], m + 2
+    return winograd_conv_transformed(x, filter_transform(w, m, points), m, points, precision, gating)
+
+
+def winograd_operands(x, u, m, points=None, precision=DEFAULT_PRECISION):
+    """The Winograd-domain GEMMs of x [C,H,W] and transformed filters ``u`` FP16 [K, C, m+2, m+2]:
+    (shape, A uint16 [(m+2)², K, C] = U, B uint16 [(m+2)², C, tiles] = V of the input tiles, row-major
+    tile order, the input padded with +0 to whole tiles)."""
+    x, u = np.asarray(x, np.uint16), np.asarray(u, np.uint16)
+    (chans, h, wd), filters, n = x.shape, u.shape[0], m + 2
+    if u.ndim != 4 or u.shape[1:] != (chans, n, n) or min(h, wd) < 3:
+        raise ValueError(f"need x [C,H,W] (H, W >= 3) and u [K,C,{n},{n}]; got x {x.shape}, u {u.shape}")
     oh, ow = h - 2, wd - 2
     th, tw = -(-oh // m), -(-ow // m)
     xp = np.pad(x, ((0, 0), (0, th * m + 2 - h), (0, tw * m + 2 - wd)))
     tiles = np.stack([xp[:, ty * m:ty * m + n, tx * m:tx * m + n] for ty in range(th) for tx in range(tw)], 1)
     v = input_transform(tiles, m, points, precision)                         # [C, T, n, n]
-    u = filter_transform(w, m, points)                                       # [K, C, n, n]
     a = u.reshape(filters, chans, n * n).transpose(2, 0, 1)                  # [n², K, C]
     b = v.reshape(chans, th * tw, n * n).transpose(2, 0, 1)                  # [n², C, T]
-    mt = run_gemms(winograd_gemms(chans, filters, oh, ow, m), a, b, gating)  # [n², K, T]
-    y = output_transform(mt.transpose(1, 2, 0).reshape(filters, th, tw, n, n), m, points)
-    return y.transpose(0, 1, 3, 2, 4).reshape(filters, th * m, tw * m)[:, :oh, :ow]
+    return winograd_gemms(chans, filters, oh, ow, m), a, b
+
+
+def winograd_conv_transformed(x, u, m, points=None, precision=DEFAULT_PRECISION, gating=Gating.HOLD):
+    """:func:`winograd_conv` on filters already transformed: ``u`` FP16 [K, C, m+2, m+2] (as the
+    accelerator's weight buffer holds them: a compressed stream decodes a stored −0 to +0)."""
+    shape, a, b = winograd_operands(x, u, m, points, precision)
+    (oh, ow), n = (s - 2 for s in np.shape(x)[1:]), m + 2
+    th, tw = -(-oh // m), -(-ow // m)
+    mt = run_gemms(shape, a, b, gating)                                      # [n², K, T]
+    y = output_transform(mt.transpose(1, 2, 0).reshape(shape.rows, th, tw, n, n), m, points)
+    return y.transpose(0, 1, 3, 2, 4).reshape(shape.rows, th * m, tw * m)[:, :oh, :ow]
 
 
 def reference_conv(x, w):

@@ -1,10 +1,11 @@
-"""The accelerator's top level for direct convolution, dense or compressed weights: on-chip buffers, the
-sequencer, the weight decompressor, the operand senders and the HMMA array, behind one command stream
-and one response stream.
+"""The accelerator's top level: a 3×3 convolution layer, direct (im2col) or Winograd F(2×2, 3×3) /
+F(4×4, 3×3), dense or compressed weights: on-chip buffers, the sequencer, the weight decompressor, the
+Winograd transform units, the operand senders and the HMMA array, behind one command stream and one
+response stream. The algorithm and the weight format are build parameters (:class:`BufferConfig`).
 
 ::
 
-    i (commands) ─┬─ LOAD_ACT ──▶ activation buffer ══ 16 im2col reads ══▶ B sender ─┐
+    i (commands) ─┬─ LOAD_ACT ──▶ activation buffer ══ 16 im2col reads ══▶ B sender ─┐   (direct)
                   ├─ LOAD_WGT ──▶ weight buffer ══ dense: 1 tile read ══▶ A sender ─┼─▶ HMMA ─ D ─▶ psum buffer
                   │                            ╚═ compressed: words ═▶ decompressor ┤       C ◀── psum buffer
                   ├─ CONFIG (C, K, H, W, weight words) ─▶ sequencer ── requests ──┘
@@ -22,8 +23,22 @@ while the array computes the current one); stage 1 holds the read data, the send
 and the array takes the instruction. D goes back to the partial-sum buffer at the address that travelled
 with it (a FIFO beside the array). A chain's step s > 0 leaves stage 0 only once the D of step s − 1 is
 written (or is being written: the C read port is transparent), so the schedule's interleaving of
-``col_blocks`` chains hides the array's latency when ``col_blocks ≥ latency + 1``; otherwise the wait is
+``chain_gap`` chains hides the array's latency when ``chain_gap ≥ latency + 1``; otherwise the wait is
 counted as ``idle_dependency``.
+
+Winograd (``BufferConfig.algo``): the host loads the transformed filters U = G·g·Gᵀ (golden's offline
+filter transform) as the weights, tile ``(r·S + s)·P + p`` for row block r, channel block s and point p
+(P = (m+2)²). Three things run at once from RUN on:
+
+- the *input pass* walks (channel, tile), reads the tile's (m+2)×(m+2) patch from the activation buffer
+  (one read port per element), transforms it in a :class:`~accel.hw.winograd.WinogradInput` and writes
+  point p of V into bank p of the transformed-activation buffer, flags included;
+- the :class:`~accel.hw.sequencer.WinogradSequencer` issues the P GEMMs in ``WINOGRAD_LOOPS`` order; an
+  instruction of channel block s waits until the input pass has finished that block (``idle_activations``);
+  B is one word of V bank p, its zero flags the input transform's; C and D live in psum bank p;
+- the *output pass* takes each row block as soon as its last D is written (beside the GEMMs of the next),
+  reads the P banks at once, feeds 16 Winograd-domain tiles to a :class:`~accel.hw.winograd.WinogradOutput`
+  one per clock and writes the m×m output tiles to the output buffer, which STORE reads.
 
 Senders: each operand element has a :class:`~accel.hw.operand.ZeroDetector`; under ``hold`` a flagged
 element is never sent (its lines keep the value last sent on them, only ``is_zero`` changes:
@@ -51,15 +66,16 @@ from amaranth.utils import ceil_log2
 from ..golden import sparse
 from ..golden.fp import FP16, FP32
 from ..golden.gating import Gating
-from ..golden.schedule import TILE, direct_gemms
+from ..golden.schedule import KERNELS, TILE, direct_gemms, winograd_gemms
 from .config import AcceleratorConfig
 from .decompressor import Decompressor
 from .hmma import HMMA
 from .operand import Flagged, ZeroDetector
 from .pipeline import check_choice, check_count
-from .sequencer import BOUND_BITS, LAYER_BOUNDS, DirectSequencer
+from .sequencer import BOUND_BITS, LAYER_BOUNDS, DirectSequencer, WinogradSequencer
+from .winograd import WinogradInput, WinogradOutput
 
-__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "BufferConfig", "command_layout", "response_layout",
+__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "ALGORITHMS", "BufferConfig", "command_layout", "response_layout",
            "Accelerator"]
 
 ELEMENTS = TILE * TILE
@@ -69,13 +85,19 @@ STREAM_WIDTH = 64           # bits of a compressed weight word (the decompressor
 #: How the weight buffer holds the weights: plain tiles, or a compressed stream of one of these formats.
 WEIGHT_FORMATS = ("dense",) + tuple(sparse.FORMATS)
 
+#: Convolution algorithms: direct (im2col), Winograd F(2×2, 3×3) and F(4×4, 3×3).
+ALGORITHMS = ("direct", "winograd2", "winograd4")
+
 #: Performance counters, in COUNTER address order. ``cycles`` counts the clocks of runs; a clock of a run
 #: in which the array takes no instruction is counted in exactly one ``idle_*`` counter.
 COUNTERS = (
     "cycles", "instructions", "macs", "macs_gated",
     "act_reads", "act_writes", "weight_reads", "weight_writes", "psum_reads", "psum_writes", "stores",
+    "v_reads", "v_writes", "out_writes",     # Winograd: transformed activations (tiles; elements), outputs
+    "transforms_in", "transforms_out",       # Winograd: tiles through the input and the output transform
     "idle_operands",      # no instruction in stage 1 yet: its buffer reads are in flight (first clock of a run)
     "idle_weights",       # the decompressor had not finished the weight tile an instruction needed
+    "idle_activations",   # Winograd: the input transform had not finished the channel block it needed
     "idle_dependency",    # a chain's previous D not back: the array's latency not hidden
     "idle_output_full",   # the array did not take the instruction (its output was not taken)
     "idle_drain",         # every instruction issued, the last D's still in the array
@@ -83,10 +105,12 @@ COUNTERS = (
 
 
 class Op(enum.Enum, shape=3):
-    """Command opcodes. ``addr`` and ``data`` per op: LOAD_ACT: element address, ``data[0]`` one FP16;
+    """Command opcodes. ``addr`` and ``data`` per op: LOAD_ACT: element address, ``data`` 16 FP16 for it and
+    the 15 addresses after it (the activation buffer takes a whole command per clock);
     LOAD_WGT: word address, ``data`` the 4×4 A tile row-major (A[i][kk], i = output channel; dense) or
     ``data[0..3]`` one 64-bit stream word, least significant part first (compressed); CONFIG: ``data[0..3]``
-    = C, K, H, W, ``data[4..5]`` = the stream's word count (compressed); RUN: none; STORE: psum tile
+    = C, K, H, W, ``data[4..5]`` = the stream's word count (compressed), ``data[6]`` = the filter size (3,
+    or 1 for a 1×1 convolution, i.e. a GEMM: direct only); RUN: none; STORE: psum tile
     address; COUNTER: index in :data:`COUNTERS`. The hardware does not check the bounds: the host gives a
     layer that :meth:`BufferConfig.layer_tiles` accepts (C, K ≥ 1, H, W ≥ 3, fitting the buffers)."""
 
@@ -110,17 +134,22 @@ def response_layout():
 
 @dataclass(frozen=True)
 class BufferConfig:
-    """An :class:`AcceleratorConfig` plus the weight format (:data:`WEIGHT_FORMATS`) and the on-chip
-    buffer sizes: activations (FP16 elements), weights (in 4×4 FP16 tiles' worth of bits: compressed, four
-    64-bit words a tile), partial sums / outputs (4×4 FP32 tiles), and the depth of the FIFO that carries each
-    instruction's psum address beside the array (it must exceed the array's latency: checked by
-    :class:`Accelerator`). Checked on construction."""
+    """An :class:`AcceleratorConfig` plus the convolution algorithm (:data:`ALGORITHMS`), the weight format
+    (:data:`WEIGHT_FORMATS`) and the on-chip buffer sizes: activations (FP16 elements), weights (in 4×4
+    FP16 tiles' worth of bits: compressed, four 64-bit words a tile), partial sums / outputs (4×4 FP32
+    tiles; Winograd: split into one bank per Winograd-domain point), the Winograd buffers (transformed
+    activations: words of 4×4 flagged FP16 per point bank; outputs: words of one m×m FP32 output tile),
+    and the depth of the FIFO that carries each instruction's psum address beside the array (it must
+    exceed the array's latency: checked by :class:`Accelerator`). Checked on construction."""
 
     array: AcceleratorConfig = field(default_factory=AcceleratorConfig)
     weight_format: str = "dense"
+    algo: str = "direct"
     act_words: int = 1 << 15
-    weight_tiles: int = 256
-    psum_tiles: int = 1024
+    weight_tiles: int = 1024
+    psum_tiles: int = 4096
+    v_words: int = 256
+    out_words: int = 4096
     addr_fifo_depth: int = 16
 
     def __post_init__(self):
@@ -132,10 +161,14 @@ class BufferConfig:
             raise ValueError(f"the buffers hold FP16 operands and FP32 sums, not {self.array.fmt_in.name}, "
                              f"{self.array.fmt_acc.name}")
         check_choice("weight_format", self.weight_format, WEIGHT_FORMATS)
-        for what in ("act_words", "weight_tiles", "psum_tiles", "addr_fifo_depth"):
+        check_choice("algo", self.algo, ALGORITHMS)
+        for what in ("act_words", "weight_tiles", "psum_tiles", "v_words", "out_words", "addr_fifo_depth"):
             check_count(what, getattr(self, what))
             if getattr(self, what) > 1 << BOUND_BITS + 8:
                 raise ValueError(f"{what} must be at most {1 << BOUND_BITS + 8}, not {getattr(self, what)}")
+        if self.psum_tiles < self.points:
+            raise ValueError(f"psum_tiles must be at least {self.points} (one bank per Winograd point), "
+                             f"not {self.psum_tiles}")
 
     @property
     def gating(self):
@@ -146,8 +179,18 @@ class BufferConfig:
         return self.weight_format != "dense"
 
     @property
+    def winograd_m(self):
+        """m of F(m×m, 3×3), or None for direct convolution."""
+        return {"direct": None, "winograd2": 2, "winograd4": 4}[self.algo]
+
+    @property
+    def points(self):
+        """Winograd-domain points (m+2)², one GEMM and one psum bank each; 1 for direct convolution."""
+        return 1 if self.winograd_m is None else (self.winograd_m + 2) ** 2
+
+    @property
     def order(self):
-        """The im2col inner order the sequencer walks (:data:`accel.golden.schedule.INNER_ORDERS`)."""
+        """The im2col inner order the direct sequencer walks (:data:`accel.golden.schedule.INNER_ORDERS`)."""
         return "tap_blocks" if self.compressed else "channel_major"
 
     @property
@@ -160,9 +203,19 @@ class BufferConfig:
         return STREAM_WIDTH if self.compressed else ELEMENTS * FP16.width
 
     @property
+    def psum_bank_tiles(self):
+        return self.psum_tiles // self.points
+
+    @property
+    def out_word_bits(self):
+        """Bits of an output-buffer word: one m×m FP32 output tile (Winograd)."""
+        return 0 if self.winograd_m is None else self.winograd_m ** 2 * self.array.fmt_acc.width
+
+    @property
     def bits(self):
-        """Address widths (activation, weight, psum)."""
-        return tuple(max(1, ceil_log2(n)) for n in (self.act_words, self.weight_words, self.psum_tiles))
+        """Address widths (activation, weight, psum bank, transformed activations, outputs)."""
+        return tuple(max(1, ceil_log2(n)) for n in (self.act_words, self.weight_words, self.psum_bank_tiles,
+                                                    self.v_words, self.out_words))
 
     @property
     def addr_bits(self):
@@ -170,28 +223,51 @@ class BufferConfig:
 
     @property
     def sram_bits(self):
-        """On-chip buffer bits by buffer."""
+        """On-chip buffer bits by buffer (the Winograd ones only where the algorithm has them)."""
         fmt_in, fmt_acc = self.array.fmt_in.width, self.array.fmt_acc.width
-        return {"act": self.act_words * fmt_in, "weight": self.weight_tiles * ELEMENTS * fmt_in,
-                "psum": self.psum_tiles * ELEMENTS * fmt_acc}
+        bits = {"act": self.act_words * fmt_in, "weight": self.weight_tiles * ELEMENTS * fmt_in,
+                "psum": self.points * self.psum_bank_tiles * ELEMENTS * fmt_acc}
+        if self.winograd_m is not None:
+            bits.update(v=self.points * self.v_words * ELEMENTS * (fmt_in + 1), out=self.out_words * self.out_word_bits)
+        return bits
 
-    def layer_tiles(self, channels, filters, height, width):
-        """(row_blocks, inner_blocks, col_blocks) of a direct conv layer in this configuration's inner order;
+    def buffer_bits(self, counters):
+        """Bits read and written in the on-chip buffers, from a run's access counters."""
+        fmt_in, fmt_acc = self.array.fmt_in.width, self.array.fmt_acc.width
+        return ((counters["act_reads"] + counters["act_writes"]) * fmt_in
+                + (counters["weight_reads"] + counters["weight_writes"]) * self.weight_word_bits
+                + (counters["psum_reads"] + counters["psum_writes"]) * ELEMENTS * fmt_acc
+                + counters["v_reads"] * ELEMENTS * (fmt_in + 1) + counters["v_writes"] * (fmt_in + 1)
+                + counters["out_writes"] * self.out_word_bits)
+
+    def layer_tiles(self, channels, filters, height, width, kernel=3):
+        """(row_blocks, inner_blocks, col_blocks) of a conv layer with ``kernel``×``kernel`` filters (3, or 1:
+        direct only): of the im2col GEMM in this configuration's inner order (direct), or of each
+        Winograd-domain GEMM (inner blocks: ⌈C/4⌉, column blocks: ⌈tiles/4⌉).
         ValueError naming what does not fit in the buffers (layers larger than the buffers are not cut into
         passes yet; a compressed stream's length depends on the weights: :meth:`check_weight_words`)."""
         for what, value in (("channels", channels), ("filters", filters), ("height", height), ("width", width)):
             check_count(what, value)
             if value >= 1 << BOUND_BITS:
                 raise ValueError(f"{what} must be below {1 << BOUND_BITS}, not {value}")
-        if height < 3 or width < 3:
-            raise ValueError(f"a 3x3 valid convolution needs H, W >= 3, not {height}x{width}")
-        shape = direct_gemms(channels, filters, height - 2, width - 2, self.order)
-        tiles = (shape.blocks(shape.rows), shape.blocks(shape.inner), shape.blocks(shape.cols))
-        self._check_fits("activation buffer", channels * height * width, self.act_words)
-        self._check_fits("psum buffer", tiles[0] * tiles[2], self.psum_tiles, "tiles")
+        m = self.winograd_m
+        if kernel not in KERNELS or (m is not None and kernel != 3):
+            raise ValueError(f"{self.algo} convolution takes {'3x3' if m else '3x3 or 1x1'} filters, "
+                             f"not {kernel}x{kernel}")
+        if height < kernel or width < kernel:
+            raise ValueError(f"a {kernel}x{kernel} valid convolution needs H, W >= {kernel}, not {height}x{width}")
+        out_h, out_w = height - kernel + 1, width - kernel + 1
+        shape = direct_gemms(channels, filters, out_h, out_w, self.order, kernel) if m is None \
+            else winograd_gemms(channels, filters, out_h, out_w, m)
+        rows, inner, cols = (shape.blocks(n) for n in (shape.rows, shape.inner, shape.cols))
+        self._check_fits("activation buffer", -(-channels * height * width // ELEMENTS) * ELEMENTS, self.act_words)
+        self._check_fits("psum buffer" + (" bank" if m else ""), rows * cols, self.psum_bank_tiles, "tiles")
+        if m is not None:
+            self._check_fits("transformed-activation buffer bank", inner * cols, self.v_words)
+            self._check_fits("output buffer", rows * cols * ELEMENTS, self.out_words)
         if not self.compressed:
-            self._check_fits("weight buffer", tiles[0] * tiles[1], self.weight_words, "tiles")
-        return tiles
+            self._check_fits("weight buffer", rows * inner * self.points, self.weight_words, "tiles")
+        return rows, inner, cols
 
     def check_weight_words(self, words):
         """ValueError unless a weight stream of ``words`` words fits the weight buffer."""
@@ -245,25 +321,32 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        buffers, gating = self._buffers, self._buffers.gating
-        act_bits, weight_bits, psum_bits = buffers.bits
+        buffers, gating, winograd = self._buffers, self._buffers.gating, self._buffers.winograd_m is not None
+        act_bits, weight_bits, psum_bits, v_bits, out_bits = buffers.bits
+        points = buffers.points
         m.submodules.array = array = self._array
-        m.submodules.sequencer = seq = DirectSequencer(act_bits=act_bits, weight_bits=weight_bits,
-                                                       psum_bits=psum_bits, order=buffers.order)
+        if winograd:
+            m.submodules.sequencer = seq = WinogradSequencer(m=buffers.winograd_m, v_bits=v_bits,
+                                                             weight_bits=weight_bits, psum_bits=psum_bits)
+        else:
+            m.submodules.sequencer = seq = DirectSequencer(act_bits=act_bits, weight_bits=weight_bits,
+                                                           psum_bits=psum_bits, order=buffers.order)
         m.submodules.act_buf = act_buf = Memory(shape=16, depth=buffers.act_words, init=[])
         m.submodules.weight_buf = weight_buf = Memory(shape=buffers.weight_word_bits, depth=buffers.weight_words,
                                                       init=[])
-        m.submodules.psum_buf = psum_buf = Memory(shape=32 * ELEMENTS, depth=buffers.psum_tiles, init=[])
-        m.submodules.addr_fifo = addr_fifo = fifo.SyncFIFO(width=psum_bits, depth=buffers.addr_fifo_depth)
-        act_w, weight_w, psum_w = act_buf.write_port(), weight_buf.write_port(), psum_buf.write_port()
-        act_r = [act_buf.read_port() for _ in range(ELEMENTS)]
-        psum_c = psum_buf.read_port(transparent_for=(psum_w,))
-        psum_store = psum_buf.read_port()
+        psum_banks = [Memory(shape=32 * ELEMENTS, depth=buffers.psum_bank_tiles, init=[]) for _ in range(points)]
+        for p, bank in enumerate(psum_banks):
+            m.submodules[f"psum_buf{p if winograd else ''}"] = bank
+        m.submodules.addr_fifo = addr_fifo = fifo.SyncFIFO(width=psum_bits + ceil_log2(points),
+                                                           depth=buffers.addr_fifo_depth)
+        act_w, weight_w = [act_buf.write_port() for _ in range(ELEMENTS)], weight_buf.write_port()
+        psum_w = [bank.write_port() for bank in psum_banks]
+        psum_c = [bank.read_port(transparent_for=(port,)) for bank, port in zip(psum_banks, psum_w)]
 
         # ---- commands and responses
         cmd = self.i.payload
         running, resp_valid = Signal(), Signal()
-        resp_kind = Signal(range(3))        # 0: empty, 1: psum tile, 2: counter
+        resp_kind = Signal(range(3))        # 0: empty, 1: output tile, 2: counter
         counter_value = Signal(COUNTER_BITS)
         bounds = Signal(LAYER_BOUNDS)
         stream_words = Signal(2 * BOUND_BITS)     # words of the compressed weight stream
@@ -274,37 +357,44 @@ class Accelerator(wiring.Component):
         is_op = lambda op: accept & (cmd.op == op)  # noqa: E731
         counters = {name: Signal(COUNTER_BITS, name=f"count_{name}") for name in COUNTERS}
         m.d.comb += [
-            act_w.addr.eq(cmd.addr), act_w.data.eq(cmd.data[0]), act_w.en.eq(is_op(Op.LOAD_ACT)),
+            *[port.addr.eq(cmd.addr + e) for e, port in enumerate(act_w)],
+            *[port.data.eq(cmd.data[e]) for e, port in enumerate(act_w)],
+            *[port.en.eq(is_op(Op.LOAD_ACT)) for port in act_w],
             weight_w.addr.eq(cmd.addr), weight_w.data.eq(cmd.data.as_value()[:buffers.weight_word_bits]),
             weight_w.en.eq(is_op(Op.LOAD_WGT)),
-            psum_store.addr.eq(cmd.addr), psum_store.en.eq(is_op(Op.STORE)),
             seq.start.eq(is_op(Op.RUN)), seq.bounds.eq(bounds),
         ]
+        if winograd:        # STORE reads an m×m output tile of the output buffer
+            m.submodules.out_buf = out_buf = Memory(shape=buffers.out_word_bits, depth=buffers.out_words, init=[])
+            store = out_buf.read_port()
+        else:               # STORE reads a 4×4 tile of the partial-sum buffer
+            store = psum_banks[0].read_port()
+        m.d.comb += [store.addr.eq(cmd.addr), store.en.eq(is_op(Op.STORE))]
         with m.If(accept):
             m.d.sync += [resp_valid.eq(cmd.op != Op.RUN), running.eq(cmd.op == Op.RUN),
                          resp_kind.eq(Mux(cmd.op == Op.STORE, 1, Mux(cmd.op == Op.COUNTER, 2, 0))),
                          counter_value.eq(Array(counters.values())[cmd.addr])]
             with m.If(cmd.op == Op.CONFIG):
-                m.d.sync += [bounds.eq(Cat(cmd.data[0], cmd.data[1], cmd.data[2], cmd.data[3])),
+                m.d.sync += [bounds.eq(Cat(cmd.data[0], cmd.data[1], cmd.data[2], cmd.data[3], cmd.data[6][:2])),
                              stream_words.eq(Cat(cmd.data[4], cmd.data[5]))]
         with m.Elif(done):
             m.d.sync += [running.eq(0), resp_valid.eq(1), resp_kind.eq(0)]
         with m.Elif(advance):
             m.d.sync += resp_valid.eq(0)
         m.d.comb += [self.o.valid.eq(resp_valid),
-                     self.o.payload.data.as_value().eq(Mux(resp_kind == 1, psum_store.data,
+                     self.o.payload.data.as_value().eq(Mux(resp_kind == 1, store.data,
                                                            Mux(resp_kind == 2, counter_value, 0)))]
 
         # ---- issue pipeline: stage 0 = the sequencer's request (reads issued), stage 1 = read data
         request = seq.o.payload
         s1_valid, s1_first = Signal(), Signal()
-        s1_live, s1_psum_addr = Signal(ELEMENTS), Signal(psum_bits)
+        s1_live, s1_psum_addr, s1_point = Signal(ELEMENTS), Signal(psum_bits), Signal(range(points))
         issued, written = Signal(COUNTER_BITS), Signal(COUNTER_BITS)   # instructions into stage 1; D's written
-        dep_blocked, weights_blocked = Signal(), Signal()
+        dep_blocked, weights_blocked, acts_blocked = Signal(), Signal(), Signal()
         issue = array.i.valid & array.i.ready
         d_back = array.o.valid
         s1_free = ~s1_valid | array.i.ready
-        dep_ok = request.first | (written + d_back + seq.col_blocks > issued)
+        dep_ok = request.first | (written + d_back + seq.chain_gap > issued)
         transfer = Signal()
         if buffers.compressed:
             a_flags, weights_ready, weight_reads = self._decompressed_weights(
@@ -313,56 +403,86 @@ class Accelerator(wiring.Component):
             a_flags, weights_ready, weight_reads = self._dense_weights(
                 m, weight_buf, request.w_addr, transfer, array.i.payload.a, issue)
         weights_ok = ~request.new_tile | weights_ready
-        m.d.comb += [transfer.eq(seq.o.valid & s1_free & dep_ok & weights_ok),
-                     seq.o.ready.eq(s1_free & dep_ok & weights_ok)]
-        m.d.comb += [psum_c.addr.eq(request.psum_addr), psum_c.en.eq(transfer & ~request.first)]
-        for e, port in enumerate(act_r):
-            m.d.comb += [port.addr.eq(request.act_addr[e]), port.en.eq(transfer & request.act_live[e])]
+        live = request.live if winograd else request.act_live
+        point = request.point if winograd else 0
+        if winograd:
+            v_banks, steps_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, v_bits)
+            acts_ok = request.step < steps_ready
+        else:
+            acts_ok = C(1)
+        ok = s1_free & dep_ok & weights_ok & acts_ok
+        m.d.comb += [transfer.eq(seq.o.valid & ok), seq.o.ready.eq(ok)]
+        for p, port in enumerate(psum_c):
+            m.d.comb += [port.addr.eq(request.psum_addr), port.en.eq(transfer & ~request.first & (point == p))]
         with m.If(transfer):
-            m.d.sync += [s1_valid.eq(1), s1_first.eq(request.first), s1_live.eq(request.act_live),
-                         s1_psum_addr.eq(request.psum_addr), issued.eq(issued + 1)]
+            m.d.sync += [s1_valid.eq(1), s1_first.eq(request.first), s1_live.eq(live),
+                         s1_psum_addr.eq(request.psum_addr), s1_point.eq(point), issued.eq(issued + 1)]
         with m.Elif(issue):
             m.d.sync += s1_valid.eq(0)
         m.d.sync += [weights_blocked.eq(seq.o.valid & s1_free & ~weights_ok),
-                     dep_blocked.eq(seq.o.valid & s1_free & weights_ok & ~dep_ok)]
+                     acts_blocked.eq(seq.o.valid & s1_free & weights_ok & ~acts_ok),
+                     dep_blocked.eq(seq.o.valid & s1_free & weights_ok & acts_ok & ~dep_ok)]
         with m.If(d_back):
             m.d.sync += written.eq(written + 1)
         with m.If(seq.start):
             m.d.sync += [issued.eq(0), written.eq(0)]
 
         # ---- activation sender: zero flags, and under hold the frozen lines
-        acts = [Mux(s1_live[e], port.data, 0) for e, port in enumerate(act_r)]              # B[kk][j]
-        b_flags = self._send(m, "b", acts, array.i.payload.b, issue)
+        if winograd:        # a tile of transformed activations, flagged by the input transform
+            b_flags = self._transformed_acts(m, v_banks, request, transfer, s1_live, s1_point, array.i.payload.b,
+                                             issue)
+            act_reads = 0
+        else:               # 16 im2col reads
+            act_r = [act_buf.read_port() for _ in range(ELEMENTS)]
+            for e, port in enumerate(act_r):
+                m.d.comb += [port.addr.eq(request.act_addr[e]), port.en.eq(transfer & request.act_live[e])]
+            acts = [Mux(s1_live[e], port.data, 0) for e, port in enumerate(act_r)]              # B[kk][j]
+            b_flags = self._send(m, "b", acts, array.i.payload.b, issue)
+            act_reads = Mux(transfer, sum(request.act_live[e] for e in range(ELEMENTS)), 0)
         m.d.comb += [array.i.valid.eq(s1_valid),
-                     array.i.payload.c.as_value().eq(Mux(s1_first, 0, psum_c.data))]
+                     array.i.payload.c.as_value().eq(Mux(s1_first, 0,
+                                                         Array(port.data for port in psum_c)[s1_point]))]
 
-        # ---- results back to the partial-sum buffer
-        m.d.comb += [addr_fifo.w_data.eq(s1_psum_addr), addr_fifo.w_en.eq(issue),
-                     addr_fifo.r_en.eq(d_back), array.o.ready.eq(1),
-                     psum_w.addr.eq(addr_fifo.r_data), psum_w.data.eq(array.o.payload.d.as_value()),
-                     psum_w.en.eq(d_back)]
-        m.d.comb += done.eq(running & ~seq.busy & ~s1_valid & (written == issued))
+        # ---- results back to the partial-sum buffer (bank and address travel in a FIFO beside the array)
+        m.d.comb += [addr_fifo.w_data.eq(Cat(s1_psum_addr, s1_point)), addr_fifo.w_en.eq(issue),
+                     addr_fifo.r_en.eq(d_back), array.o.ready.eq(1)]
+        for p, port in enumerate(psum_w):
+            m.d.comb += [port.addr.eq(addr_fifo.r_data[:psum_bits]), port.data.eq(array.o.payload.d.as_value()),
+                         port.en.eq(d_back & (addr_fifo.r_data[psum_bits:] == p))]
+        gemms_done = ~seq.busy & ~s1_valid & (written == issued)
+        if winograd:
+            out_done, out_counts = self._output_pass(m, seq, psum_banks, out_buf, written, seq.start)
+            m.d.comb += done.eq(running & gemms_done & in_done & out_done)
+        else:
+            m.d.comb += done.eq(running & gemms_done)
 
         # ---- performance counters
         live_products = sum((TILE - sum(a_flags[i * TILE + kk] for i in range(TILE)))
                             * (TILE - sum(b_flags[kk * TILE + j] for j in range(TILE))) for kk in range(TILE))
         gated = TILE ** 3 - live_products if gating is Gating.HOLD else 0
         idle = running & ~issue
+        waiting = idle & ~s1_valid & seq.busy
         increments = {
             "cycles": running, "instructions": issue, "macs": Mux(issue, TILE ** 3, 0),
             "macs_gated": Mux(issue, gated, 0),
-            "act_reads": Mux(transfer, sum(request.act_live[e] for e in range(ELEMENTS)), 0),
-            "act_writes": is_op(Op.LOAD_ACT), "weight_reads": weight_reads, "weight_writes": is_op(Op.LOAD_WGT),
-            "psum_reads": (transfer & ~request.first) + is_op(Op.STORE), "psum_writes": d_back,
-            "stores": is_op(Op.STORE),
-            "idle_operands": idle & ~s1_valid & seq.busy & ~dep_blocked & ~weights_blocked,
-            "idle_weights": idle & ~s1_valid & seq.busy & weights_blocked,
-            "idle_dependency": idle & ~s1_valid & seq.busy & dep_blocked,
+            "act_reads": act_reads, "act_writes": Mux(is_op(Op.LOAD_ACT), ELEMENTS, 0),
+            "weight_reads": weight_reads,
+            "weight_writes": is_op(Op.LOAD_WGT),
+            "psum_reads": sum(port.en for port in psum_c) + (0 if winograd else is_op(Op.STORE)),
+            "psum_writes": d_back, "stores": is_op(Op.STORE),
+            "idle_operands": waiting & ~dep_blocked & ~weights_blocked & ~acts_blocked,
+            "idle_weights": waiting & weights_blocked,
+            "idle_activations": waiting & acts_blocked,
+            "idle_dependency": waiting & dep_blocked,
             "idle_output_full": idle & s1_valid,
             "idle_drain": idle & ~s1_valid & ~seq.busy,
         }
+        if winograd:
+            increments.update(in_counts, v_reads=transfer, out_writes=out_counts["out_writes"],
+                              transforms_out=out_counts["transforms_out"],
+                              psum_reads=increments["psum_reads"] + out_counts["psum_reads"])
         for name, counter in counters.items():
-            m.d.sync += counter.eq(counter + increments[name])
+            m.d.sync += counter.eq(counter + increments.get(name, 0))
         return m
 
     def _dense_weights(self, m, weight_buf, w_addr, transfer, lines, issue):
@@ -403,14 +523,17 @@ class Accelerator(wiring.Component):
         m.d.comb += [lines[e].eq(tile[e]) for e in range(ELEMENTS)]
         return [tile[e].is_zero for e in range(ELEMENTS)], dec.o.valid, read
 
-    def _send(self, m, name, values, lines, issue):
+    def _send(self, m, name, values, lines, issue, zero_flags=None):
         """Drive the array's operand ``lines`` (Flagged elements) from ``values`` through the sender of
-        the gating style; returns the zero flags."""
+        the gating style; returns the zero flags (``zero_flags``: raised upstream, else a
+        :class:`ZeroDetector` per element)."""
         gating = self.gating
         flags = []
         for e, value in enumerate(values):
             flag = Signal(name=f"{name}_is_zero_{e}")
-            if gating.flags_zeros:
+            if gating.flags_zeros and zero_flags is not None:
+                m.d.comb += flag.eq(zero_flags[e])
+            elif gating.flags_zeros:
                 m.submodules[f"{name}_zdet_{e}"] = zdet = ZeroDetector()
                 m.d.comb += [zdet.x.eq(value), flag.eq(zdet.z)]
             sent = value
@@ -422,3 +545,139 @@ class Accelerator(wiring.Component):
             m.d.comb += [lines[e].value.eq(sent), lines[e].is_zero.eq(flag)]
             flags.append(flag)
         return flags
+
+    def _transformed_acts(self, m, banks, request, transfer, s1_live, s1_point, lines, issue):
+        """Winograd: the B tile is one word of the transformed-activation bank of the instruction's point
+        (read in stage 0, selected in stage 1); values and zero flags come from the input transform (GEMM
+        padding is a flagged +0). Returns the zero flags."""
+        ports = [bank.read_port() for bank in banks]
+        for p, port in enumerate(ports):
+            m.d.comb += [port.addr.eq(request.v_addr), port.en.eq(transfer & (request.point == p))]
+        word = data.View(banks[0].shape, Array(port.data.as_value() for port in ports)[s1_point])
+        values = [Mux(s1_live[e], word[e].value, 0) for e in range(ELEMENTS)]
+        flags = [~s1_live[e] | word[e].is_zero for e in range(ELEMENTS)]
+        return self._send(m, "b", values, lines, issue, zero_flags=flags)
+
+    def _input_pass(self, m, seq, act_buf, v_bits):
+        """Winograd input transform V = Bᵀ·d·B of every (channel c, tile t), c-major, one tile per clock:
+        the n×n patch (n = m + 2; +0 past the layer's edge) is read from the activation buffer, transformed
+        by a :class:`~accel.hw.winograd.WinogradInput`, and point p of the result written to bank p of the
+        transformed-activation buffer, word ``(c // 4)·CB + t // 4``, element ``4·(c % 4) + t % 4`` (B's
+        layout: rows input channels, columns tiles). Starts with the run and runs ahead of the GEMMs, which
+        wait for their channel block (``steps_ready``: blocks of 4 channels completely written).
+        Returns (the banks, steps_ready, done, counter increments)."""
+        buffers = self._buffers
+        mt, points, b = buffers.winograd_m, buffers.points, seq.bounds
+        n = mt + 2
+        m.submodules.winograd_in = unit = WinogradInput(m=mt)
+        banks = [Memory(shape=data.ArrayLayout(Flagged(FP16), ELEMENTS), depth=buffers.v_words,
+                                        init=[]) for _ in range(points)]
+        for p, bank in enumerate(banks):
+            m.submodules[f"v_buf{p}"] = bank
+        reads = [act_buf.read_port() for _ in range(points)]
+        writes = [bank.write_port(granularity=1) for bank in banks]
+        act_bits = len(reads[0].addr)
+        # walker: channel c, tile (ty, tx); base = offset of the patch's top-left element
+        chan, ty, tx, tile = Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(2 * BOUND_BITS)
+        y0, x0 = Signal(BOUND_BITS + 3), Signal(BOUND_BITS + 3)
+        base, row_start, chan_start, word_base = Signal(act_bits), Signal(act_bits), Signal(act_bits), Signal(v_bits)
+        active, rd_valid = Signal(), Signal()
+        rd_live, rd_word, rd_lane, rd_block_done = Signal(points), Signal(v_bits), Signal(4), Signal()
+        fire = active & (~rd_valid | unit.i.ready)
+        tx_end, ty_end = tx == seq.tiles_w - 1, ty == seq.tiles_h - 1
+        group_end = (chan[:2] == 3) | (chan == b.channels - 1)
+        plane = b.height * b.width
+        with m.If(seq.start):
+            m.d.sync += [chan.eq(0), ty.eq(0), tx.eq(0), tile.eq(0), y0.eq(0), x0.eq(0), base.eq(0), row_start.eq(0),
+                         chan_start.eq(0), word_base.eq(0), active.eq(1)]
+        with m.Elif(fire):
+            with m.If(tx_end):
+                m.d.sync += [tx.eq(0), x0.eq(0)]
+                with m.If(ty_end):
+                    m.d.sync += [ty.eq(0), y0.eq(0), tile.eq(0), chan.eq(chan + 1), base.eq(chan_start + plane),
+                                 row_start.eq(chan_start + plane), chan_start.eq(chan_start + plane)]
+                    with m.If(group_end):
+                        m.d.sync += word_base.eq(word_base + seq.col_blocks)
+                    with m.If(chan == b.channels - 1):
+                        m.d.sync += active.eq(0)
+                with m.Else():
+                    m.d.sync += [ty.eq(ty + 1), y0.eq(y0 + mt), tile.eq(tile + 1),
+                                 base.eq(row_start + mt * b.width), row_start.eq(row_start + mt * b.width)]
+            with m.Else():
+                m.d.sync += [tx.eq(tx + 1), x0.eq(x0 + mt), tile.eq(tile + 1), base.eq(base + mt)]
+        live = Cat(((y0 + dy < b.height) & (x0 + dx < b.width)) for dy in range(n) for dx in range(n))
+        for e, port in enumerate(reads):
+            dy, dx = divmod(e, n)
+            m.d.comb += [port.addr.eq(base + dy * b.width + dx), port.en.eq(fire & live[e])]
+        with m.If(fire):
+            m.d.sync += [rd_valid.eq(1), rd_live.eq(live), rd_word.eq(word_base + (tile >> 2)),
+                         rd_lane.eq(Cat(tile[:2], chan[:2])), rd_block_done.eq(tx_end & ty_end & group_end)]
+        with m.Elif(unit.i.ready):
+            m.d.sync += rd_valid.eq(0)
+        m.d.comb += unit.i.valid.eq(rd_valid)
+        m.d.comb += [unit.i.payload.d[e].eq(Mux(rd_live[e], port.data, 0)) for e, port in enumerate(reads)]
+        # where each tile's result goes travels beside the unit; results are never held up
+        m.submodules.v_addr_fifo = where = fifo.SyncFIFO(width=v_bits + 5, depth=unit.latency + 2)
+        steps_ready = Signal(BOUND_BITS)
+        written_in, taken_in = Signal(COUNTER_BITS), Signal(COUNTER_BITS)
+        m.d.comb += [where.w_data.eq(Cat(rd_word, rd_lane, rd_block_done)),
+                     where.w_en.eq(unit.i.valid & unit.i.ready), where.r_en.eq(unit.o.valid), unit.o.ready.eq(1)]
+        word, lane, block_done = where.r_data[:v_bits], where.r_data[v_bits:v_bits + 4], where.r_data[v_bits + 4]
+        for p, port in enumerate(writes):
+            m.d.comb += [port.addr.eq(word), port.data.eq(Cat(*[unit.o.payload.v[p].as_value()] * ELEMENTS)),
+                         port.en.eq(Mux(unit.o.valid, 1 << lane, 0))]
+        with m.If(seq.start):
+            m.d.sync += [steps_ready.eq(0), written_in.eq(0), taken_in.eq(0)]
+        with m.Else():
+            m.d.sync += [steps_ready.eq(steps_ready + (unit.o.valid & block_done)),
+                         written_in.eq(written_in + unit.o.valid),
+                         taken_in.eq(taken_in + (unit.i.valid & unit.i.ready))]
+        done = ~active & ~rd_valid & (written_in == taken_in)
+        counts = {"act_reads": Mux(fire, sum(live[e] for e in range(points)), 0),
+                  "v_writes": Mux(unit.o.valid, points, 0), "transforms_in": unit.o.valid}
+        return banks, steps_ready, done, counts
+
+    def _output_pass(self, m, seq, psum_banks, out_buf, written, start):
+        """Winograd output transform Y = Aᵀ·M·A of every (output channel k, tile t), row block by row
+        block as soon as a row block's D's are all written (beside the GEMMs of the next one): one read
+        of the n² psum banks at (r·CB + cb) gives the Winograd-domain values of 16 (k, t) pairs, fed one
+        per clock (element e = 4i + j: k = 4r + i, t = 4cb + j) to a :class:`~accel.hw.winograd.WinogradOutput`;
+        its m×m tiles go to the output buffer in that order (word ``16·(r·CB + cb) + e``). The next read
+        is issued with the last feed of the current one. Returns (done, counter increments)."""
+        buffers = self._buffers
+        points = buffers.points
+        m.submodules.winograd_out = unit = WinogradOutput(m=buffers.winograd_m)
+        reads = [bank.read_port() for bank in psum_banks]
+        write = out_buf.write_port()
+        per_row = Signal(2 * COUNTER_BITS)               # instructions of one row block: S·P·CB
+        m.d.comb += per_row.eq(seq.steps * seq.col_blocks * points)
+        row, col, addr = Signal(BOUND_BITS), Signal(2 * BOUND_BITS), Signal(len(reads[0].addr))
+        mark = Signal(2 * COUNTER_BITS)                  # D's written when the current row block is complete
+        reading, have, element = Signal(), Signal(), Signal(4)
+        fed, out_addr = Signal(COUNTER_BITS), Signal(len(write.addr))
+        last_feed = have & unit.i.ready & (element == ELEMENTS - 1)
+        read = reading & (written >= mark) & (~have | last_feed)
+        with m.If(start):
+            m.d.sync += [row.eq(0), col.eq(0), addr.eq(0), mark.eq(per_row), reading.eq(1), have.eq(0),
+                         element.eq(0), fed.eq(0), out_addr.eq(0)]
+        with m.Else():
+            with m.If(read):
+                m.d.sync += [addr.eq(addr + 1), col.eq(col + 1)]
+                with m.If(col == seq.col_blocks - 1):
+                    m.d.sync += [col.eq(0), row.eq(row + 1), mark.eq(mark + per_row)]
+                    with m.If(row == seq.row_blocks - 1):
+                        m.d.sync += reading.eq(0)
+            m.d.sync += have.eq(read | (have & ~last_feed))
+            with m.If(have & unit.i.ready):
+                m.d.sync += [element.eq(element + 1), fed.eq(fed + 1)]
+            with m.If(unit.o.valid):
+                m.d.sync += out_addr.eq(out_addr + 1)
+        for port in reads:
+            m.d.comb += [port.addr.eq(addr), port.en.eq(read)]
+        m.d.comb += [unit.i.valid.eq(have), unit.o.ready.eq(1),
+                     write.addr.eq(out_addr), write.data.eq(unit.o.payload.y.as_value()), write.en.eq(unit.o.valid)]
+        for p, port in enumerate(reads):
+            lanes = Array(port.data[32 * e:32 * (e + 1)] for e in range(ELEMENTS))
+            m.d.comb += unit.i.payload.m[p].eq(lanes[element])
+        done = ~reading & ~have & (out_addr == fed)
+        return done, {"psum_reads": Mux(read, points, 0), "out_writes": unit.o.valid, "transforms_out": unit.o.valid}

@@ -1,12 +1,13 @@
 """The direct-convolution sequencer: the conv loop nest of :mod:`accel.golden.schedule` generated in
 hardware from the layer's bounds held in registers (Gemmini's ``LoopConv``: loop counters, no ROM).
 
-A 3×3 valid convolution is the im2col GEMM ``W [K, C·9] · X [C·9, OH·OW]``, padded to whole 4×4 tiles and
-walked in the schedule's order: row block ``r`` (4 output channels), chain step ``s`` (an inner block: 4
-im2col rows ``(c, ky, kx)``, in one of two orders, below), column block ``cb`` (4 output pixels
-``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*:
+A k×k valid convolution (k = 3, or 1: a GEMM) is the im2col GEMM ``W [K, C·k²] · X [C·k², OH·OW]``, padded
+to whole 4×4 tiles and walked in the schedule's ``DIRECT_LOOPS`` order: chain step ``s`` (an inner block:
+4 im2col rows ``(c, ky, kx)``, in one of two orders, below), row block ``r`` (4 output channels), column
+block ``cb`` (4 output pixels ``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*:
 
-- ``w_addr``: the weight tile ``(r, s)`` (tiles are stored in that order, ``r·inner_blocks + s``);
+- ``w_addr``: the weight tile ``(r, s)`` (dense tiles are stored at ``r·inner_blocks + s``; a compressed
+  stream holds them in walk order, step-major);
 - ``act_addr[4·kk + j]``: where B[kk][j] = x[c][oy + ky][ox + kx] sits in the activation buffer
   (``c·H·W + y·W + x``), with ``act_live`` clear where the element is GEMM padding (``c ≥ C`` or
   ``p ≥ OH·OW``: the sender puts a zero there);
@@ -24,9 +25,10 @@ Two inner orders (:data:`accel.golden.schedule.INNER_ORDERS`):
 No address is multiplied per instruction. An im2col address is ``inner_offset[kk] + pixel_offset[j]``:
 four *inner lanes* keep (c, ky, kx, offset) of the inner index of row kk and four *pixel lanes* keep (oy,
 ox, offset) for p = 4cb + j. Moving a pixel lane on by 4 is four increments whose offset steps are 1 or 3
-(the next output row starts W − OW + 1 = 3 further on). Moving an inner lane to the next block is four
+(the next output row starts W − OW + 1 = k further on). Moving an inner lane to the next block is four
 increments of (kx, ky, c) with offset steps 1, W − 2 or H·W − 2W − 2 (``channel_major``), or one
-increment with c stepping by 4 and offset steps 1, W − 2 or 4·H·W − 2W − 2 (``tap_blocks``).
+increment with c stepping by 4 and offset steps 1, W − 2 or 4·H·W − 2W − 2 (``tap_blocks``); for 1×1
+every increment moves c on, by H·W (or 4·H·W).
 """
 
 from amaranth import *
@@ -36,14 +38,15 @@ from amaranth.lib.wiring import In, Out
 from ..golden.schedule import INNER_ORDERS
 from ..golden.schedule import TILE
 
-__all__ = ["LAYER_BOUNDS", "BOUND_BITS", "request_layout", "DirectSequencer"]
+__all__ = ["LAYER_BOUNDS", "BOUND_BITS", "request_layout", "DirectSequencer", "winograd_request_layout",
+           "WinogradSequencer"]
 
 #: Width of each layer bound register (C, K, H, W).
 BOUND_BITS = 16
 
-#: The layer bounds a run takes from its CONFIG command.
+#: The layer bounds a run takes from its CONFIG command; ``kernel``: the filter size, 3 or 1 (direct only).
 LAYER_BOUNDS = data.StructLayout({"channels": BOUND_BITS, "filters": BOUND_BITS,
-                                  "height": BOUND_BITS, "width": BOUND_BITS})
+                                  "height": BOUND_BITS, "width": BOUND_BITS, "kernel": 2})
 
 
 def request_layout(act_bits, weight_bits, psum_bits):
@@ -64,21 +67,22 @@ def _blocks(value):
     return (value + (TILE - 1)) >> 2
 
 
-def _inner_step(lane, d_ky, d_c, c_step):
-    """(c, ky, kx, off) of the next inner index (kx fastest, then ky, then c by ``c_step``)."""
-    kx_end, ky_end = lane["kx"] == 2, lane["ky"] == 2
+def _inner_step(lane, d_ky, d_c, c_step, edge):
+    """(c, ky, kx, off) of the next inner index (kx fastest, then ky, then c by ``c_step``); ``edge``: the
+    last tap index (kernel − 1)."""
+    kx_end, ky_end = lane["kx"] == edge, lane["ky"] == edge
     return {"kx": Mux(kx_end, 0, lane["kx"] + 1),
             "ky": Mux(kx_end, Mux(ky_end, 0, lane["ky"] + 1), lane["ky"]),
             "c": Mux(kx_end & ky_end, lane["c"] + c_step, lane["c"]),
             "off": lane["off"] + Mux(kx_end, Mux(ky_end, d_c, d_ky), 1)}
 
 
-def _pixel_step(lane, out_w):
-    """(oy, ox, off) of the next output pixel (row-major)."""
+def _pixel_step(lane, out_w, edge):
+    """(oy, ox, off) of the next output pixel (row-major): the next row starts ``edge`` + 1 further on."""
     row_end = lane["ox"] == out_w - 1
     return {"ox": Mux(row_end, 0, lane["ox"] + 1),
             "oy": Mux(row_end, lane["oy"] + 1, lane["oy"]),
-            "off": lane["off"] + Mux(row_end, 3, 1)}
+            "off": lane["off"] + Mux(row_end, edge + 1, 1)}
 
 
 def _repeat(step, lane, times):
@@ -96,8 +100,8 @@ class DirectSequencer(wiring.Component):
 
     ``order``: one of :data:`~accel.golden.schedule.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
     the loop nest on ``bounds`` (held steady during the run); ``busy`` is high until the last request has
-    left; ``col_blocks`` is the current layer's number of column blocks (a chain's next step comes that
-    many requests after its previous one).
+    left; ``chain_gap``: a chain's next step comes that many requests after its previous one (row blocks ×
+    column blocks).
     """
 
     def __init__(self, *, act_bits, weight_bits, psum_bits, order="channel_major"):
@@ -109,7 +113,7 @@ class DirectSequencer(wiring.Component):
             "bounds": In(LAYER_BOUNDS),
             "start": In(1),
             "busy": Out(1),
-            "col_blocks": Out(2 * BOUND_BITS),
+            "chain_gap": Out(2 * BOUND_BITS),
             "o": Out(stream.Signature(request_layout(act_bits, weight_bits, psum_bits))),
         })
 
@@ -121,22 +125,25 @@ class DirectSequencer(wiring.Component):
         m = Module()
         act_bits, weight_bits, psum_bits = self._bits
         b = self.bounds
-        # Derived bounds (combinational: valid as soon as the bound registers are).
+        # Derived bounds (combinational: valid as soon as the bound registers are). edge = kernel − 1.
         out_h, out_w = Signal(BOUND_BITS), Signal(BOUND_BITS)
         col_blocks, n_inner, row_blocks = Signal(2 * BOUND_BITS), Signal(BOUND_BITS + 4), Signal(BOUND_BITS)
-        d_ky, d_c = Signal(act_bits), Signal(act_bits)
+        d_ky, d_c, edge = Signal(act_bits), Signal(act_bits), Signal(2)
+        one_by_one = b.kernel == 1
         m.d.comb += [
-            out_h.eq(b.height - 2), out_w.eq(b.width - 2),
+            edge.eq(Mux(one_by_one, 0, 2)),
+            out_h.eq(b.height - edge), out_w.eq(b.width - edge),
             col_blocks.eq(_blocks(out_h * out_w)),
             row_blocks.eq(_blocks(b.filters)),
             d_ky.eq(b.width - 2),
-            self.col_blocks.eq(col_blocks),
+            self.chain_gap.eq(row_blocks * col_blocks),
         ]
-        plane = b.height * b.width
+        plane, corner = b.height * b.width, edge * b.width + edge     # corner: offset of the last tap
         if self._order == "channel_major":
-            m.d.comb += [n_inner.eq(_blocks(b.channels * 9)), d_c.eq(plane - 2 * b.width - 2)]
+            m.d.comb += [n_inner.eq(_blocks(Mux(one_by_one, b.channels, b.channels * 9))), d_c.eq(plane - corner)]
         else:
-            m.d.comb += [n_inner.eq(_blocks(b.channels) * 9), d_c.eq(4 * plane - 2 * b.width - 2)]
+            m.d.comb += [n_inner.eq(Mux(one_by_one, _blocks(b.channels), _blocks(b.channels) * 9)),
+                         d_c.eq(4 * plane - corner)]
 
         row, step, col = Signal(BOUND_BITS), Signal(BOUND_BITS + 4), Signal(2 * BOUND_BITS)
         w_addr, row_base = Signal(weight_bits), Signal(psum_bits)
@@ -147,18 +154,21 @@ class DirectSequencer(wiring.Component):
         pixel = [{"oy": Signal(BOUND_BITS, name=f"pixel_oy_{j}"), "ox": Signal(BOUND_BITS, name=f"pixel_ox_{j}"),
                   "off": Signal(act_bits, name=f"pixel_off_{j}")} for j in range(TILE)]
         inner_origin = {"c": C(0, BOUND_BITS), "ky": C(0, 2), "kx": C(0, 2), "off": C(0, act_bits)}
+        # the inner lanes move on once per step (every row block of a step shares them), the pixel lanes
+        # once per column block and back to the start at each row block
         pixel_origin = {"oy": C(0, BOUND_BITS), "ox": C(0, BOUND_BITS), "off": C(0, act_bits)}
         if self._order == "channel_major":    # row kk: inner index kk, then 4 indices on per block
-            inner_init = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1), inner_origin, kk))
+            inner_init = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1, edge), inner_origin, kk))
                           for kk, lane in enumerate(inner)]
-            inner_next = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1), lane, TILE)) for lane in inner]
+            inner_next = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1, edge), lane, TILE))
+                          for lane in inner]
         else:                                 # row kk: channel kk at tap (0, 0), then the next tap
             inner_init = [_assign(lane, {**inner_origin, "c": C(kk, BOUND_BITS), "off": kk * plane})
                           for kk, lane in enumerate(inner)]
-            inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, TILE)) for lane in inner]
-        pixel_init = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w), pixel_origin, j))
+            inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, TILE, edge)) for lane in inner]
+        pixel_init = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w, edge), pixel_origin, j))
                       for j, lane in enumerate(pixel)]
-        pixel_next = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w), lane, TILE)) for lane in pixel]
+        pixel_next = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w, edge), lane, TILE)) for lane in pixel]
 
         fire = self.o.valid & self.o.ready
         with m.If(self.start):
@@ -166,14 +176,14 @@ class DirectSequencer(wiring.Component):
                          *sum(inner_init, []), *sum(pixel_init, [])]
         with m.Elif(fire):
             with m.If(col == col_blocks - 1):
-                m.d.sync += [col.eq(0), w_addr.eq(w_addr + 1), *sum(pixel_init, [])]
-                with m.If(step == n_inner - 1):
-                    m.d.sync += [step.eq(0), row.eq(row + 1), row_base.eq(row_base + col_blocks),
-                                 *sum(inner_init, [])]
-                    with m.If(row == row_blocks - 1):
+                m.d.sync += [col.eq(0), *sum(pixel_init, [])]
+                with m.If(row == row_blocks - 1):
+                    m.d.sync += [row.eq(0), step.eq(step + 1), w_addr.eq(step + 1), row_base.eq(0),
+                                 *sum(inner_next, [])]
+                    with m.If(step == n_inner - 1):
                         m.d.sync += busy.eq(0)
                 with m.Else():
-                    m.d.sync += [step.eq(step + 1), *sum(inner_next, [])]
+                    m.d.sync += [row.eq(row + 1), w_addr.eq(w_addr + n_inner), row_base.eq(row_base + col_blocks)]
             with m.Else():
                 m.d.sync += [col.eq(col + 1), *sum(pixel_next, [])]
 
@@ -186,4 +196,103 @@ class DirectSequencer(wiring.Component):
                 e = kk * TILE + j
                 m.d.comb += [request.act_addr[e].eq(inner[kk]["off"] + pixel[j]["off"]),
                              request.act_live[e].eq((inner[kk]["c"] < b.channels) & (pixel[j]["oy"] < out_h))]
+        return m
+
+
+def winograd_request_layout(v_bits, weight_bits, psum_bits, points):
+    """Payload of one Winograd-domain instruction: the weight tile, the transformed-activation tile
+    (``v_addr`` in bank ``point``), the M tile ``psum_addr`` (in bank ``point``) its chain goes through,
+    ``live`` (GEMM padding: channel ≥ C or tile ≥ T is a +0), ``step`` (the input-channel block it needs
+    transformed), ``first`` and ``new_tile`` as in :func:`request_layout`."""
+    return data.StructLayout({
+        "w_addr": weight_bits,
+        "point": range(points),
+        "v_addr": v_bits,
+        "live": TILE * TILE,
+        "psum_addr": psum_bits,
+        "step": BOUND_BITS,
+        "first": 1,
+        "new_tile": 1,
+    })
+
+
+class WinogradSequencer(wiring.Component):
+    """Instructions of a Winograd F(m×m, 3×3) convolution, one per clock while ``o`` is taken, in
+    :data:`accel.golden.schedule.WINOGRAD_LOOPS` order: row block r (4 output channels), step s (4 input
+    channels), point p (one of the (m+2)² Winograd-domain GEMMs), column block cb (4 tiles).
+
+    Addresses, all by increments: the weight tile ``(r·S + s)·P + p`` (the walk order), the transformed
+    activations ``s·CB + cb`` in bank p, the M tile ``r·CB + cb`` in bank p. ``start``, ``busy`` as in
+    :class:`DirectSequencer`; the layer's tiling (``tiles_h × tiles_w`` tiles of m×m outputs, ``tiles`` in
+    all, ``col_blocks`` = ⌈tiles / 4⌉, ``steps`` = ⌈C / 4⌉, ``row_blocks`` = ⌈K / 4⌉) is an output for the
+    transform passes; ``chain_gap`` = P·CB.
+    """
+
+    def __init__(self, *, m, v_bits, weight_bits, psum_bits):
+        if m not in (2, 4):
+            raise ValueError(f"m must be 2 or 4, not {m!r}")
+        self._m = m
+        self._bits = (v_bits, weight_bits, psum_bits)
+        super().__init__({
+            "bounds": In(LAYER_BOUNDS),
+            "start": In(1),
+            "busy": Out(1),
+            "chain_gap": Out(2 * BOUND_BITS),
+            "tiles_h": Out(BOUND_BITS), "tiles_w": Out(BOUND_BITS), "tiles": Out(2 * BOUND_BITS),
+            "col_blocks": Out(2 * BOUND_BITS), "steps": Out(BOUND_BITS), "row_blocks": Out(BOUND_BITS),
+            "o": Out(stream.Signature(winograd_request_layout(v_bits, weight_bits, psum_bits, self.points))),
+        })
+
+    @property
+    def m(self):
+        return self._m
+
+    @property
+    def points(self):
+        return (self._m + 2) ** 2
+
+    def elaborate(self, platform):
+        m = Module()
+        b, points, shift = self.bounds, self.points, self._m.bit_length() - 1
+        cols = self.col_blocks
+        m.d.comb += [
+            self.tiles_h.eq((b.height - 2 + self._m - 1) >> shift),
+            self.tiles_w.eq((b.width - 2 + self._m - 1) >> shift),
+            self.tiles.eq(self.tiles_h * self.tiles_w),
+            cols.eq(_blocks(self.tiles)), self.steps.eq(_blocks(b.channels)), self.row_blocks.eq(_blocks(b.filters)),
+            self.chain_gap.eq(cols * points),
+        ]
+        row, step, point, col = Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(range(points)), Signal(2 * BOUND_BITS)
+        v_bits, weight_bits, psum_bits = self._bits
+        w_addr, v_base, row_base = Signal(weight_bits), Signal(v_bits), Signal(psum_bits)
+        busy = Signal()
+        fire = self.o.valid & self.o.ready
+        with m.If(self.start):
+            m.d.sync += [row.eq(0), step.eq(0), point.eq(0), col.eq(0), w_addr.eq(0), v_base.eq(0), row_base.eq(0),
+                         busy.eq(1)]
+        with m.Elif(fire):
+            with m.If(col == cols - 1):
+                m.d.sync += [col.eq(0), w_addr.eq(w_addr + 1)]
+                with m.If(point == points - 1):
+                    m.d.sync += point.eq(0)
+                    with m.If(step == self.steps - 1):
+                        m.d.sync += [step.eq(0), v_base.eq(0), row.eq(row + 1), row_base.eq(row_base + cols)]
+                        with m.If(row == self.row_blocks - 1):
+                            m.d.sync += busy.eq(0)
+                    with m.Else():
+                        m.d.sync += [step.eq(step + 1), v_base.eq(v_base + cols)]
+                with m.Else():
+                    m.d.sync += point.eq(point + 1)
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+
+        request = self.o.payload
+        m.d.comb += [self.o.valid.eq(busy), self.busy.eq(busy),
+                     request.w_addr.eq(w_addr), request.point.eq(point), request.v_addr.eq(v_base + col),
+                     request.psum_addr.eq(row_base + col), request.step.eq(step),
+                     request.first.eq(step == 0), request.new_tile.eq(col == 0)]
+        for kk in range(TILE):
+            for j in range(TILE):
+                m.d.comb += request.live[kk * TILE + j].eq((Cat(C(kk, 2), step) < b.channels)
+                                                           & (Cat(C(j, 2), col) < self.tiles))
         return m

@@ -1,17 +1,19 @@
-"""Run a 3×3 convolution layer on the accelerator (:class:`accel.hw.accelerator.Accelerator`) and compare
-it with golden's same schedule.
+"""Run convolution layers (3×3, or 1×1 = a GEMM, direct only) on the accelerator
+(:class:`accel.hw.accelerator.Accelerator`) and compare each with golden's same schedule.
 
-The host side of the command stream: CONFIG with the layer's bounds, the activations (one LOAD_ACT per
-FP16 element, ``c·H·W + y·W + x``), the weights, RUN, one STORE per output tile ``(r, cb)`` and one
-COUNTER per performance counter. Each command has one response; the STORE responses are D tiles, the
-COUNTER responses the counters. Weights (``fmt``): ``dense``: the 4×4 A tiles of the im2col GEMM
-``W [K, C·9]`` (golden's ``channel_major`` order) padded with zeros, one LOAD_WGT per tile, tile
-``(r, s)`` at ``r·inner_blocks + s``; compressed: the 64-bit words of the :mod:`accel.golden.sparse`
-stream of :func:`~accel.golden.sparse.conv_to_tiles` (the ``tap_blocks`` order), one LOAD_WGT per word.
+The host side of the command stream, per layer: CONFIG with the layer's bounds, the activations (one
+LOAD_ACT per 16 FP16 elements, ``c·H·W + y·W + x``, the last padded with zeros), the weights (unless the buffer holds them already), RUN,
+one STORE per output tile (direct: a 4×4 psum tile ``(r, cb)``; Winograd: an m×m output tile of one
+output channel) and one COUNTER per performance counter (the counters run on: a layer's figures are the
+differences). Each command has one response. Weights (:func:`layer_weights`): ``dense``: the 4×4 A
+tiles of the im2col GEMM ``W [K, C·k²]`` (golden's ``channel_major`` order), tile ``(r, s)`` at
+``r·inner_blocks + s``, or of the transformed filters U (Winograd); compressed: the 64-bit words of the
+:mod:`accel.golden.sparse` stream of :func:`~accel.golden.sparse.conv_to_tiles` (the ``tap_blocks``
+order), one LOAD_WGT per word.
 
-The reference is golden's same schedule: :func:`accel.golden.winograd.direct_conv` (dense) or
-:func:`~accel.golden.winograd.direct_conv` in the ``tap_blocks`` order on the weights the stream decodes to
-(compressed: a stored −0 decodes to +0).
+The reference is golden's same schedule (:func:`golden_conv`): the direct convolution in the sequencer's
+inner order, or the Winograd convolution on the transformed filters, on the weights as the hardware holds
+them (compressed: a stored −0 decodes to +0).
 """
 
 from dataclasses import dataclass, field, replace
@@ -20,15 +22,15 @@ import numpy as np
 
 from ..golden import sparse
 from ..golden.gating import Gating
-from ..golden.schedule import TILE
-from ..golden.winograd import direct_conv
-from ..hw.accelerator import COUNTERS, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator, BufferConfig, Op
+from ..golden.schedule import TILE, direct_gemms
+from ..golden.winograd import direct_conv, filter_transform, winograd_conv_transformed
+from ..hw.accelerator import ALGORITHMS, COUNTERS, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator, BufferConfig, Op
 from .payload import pack, unpack
 from .toggles import count_toggles
 
-__all__ = ["ALGORITHMS", "FORMATS", "ConvRun", "check_layer", "weight_stream", "conv_commands", "run_conv"]
+__all__ = ["ALGORITHMS", "FORMATS", "ConvRun", "check_layer", "weight_stream", "layer_weights", "golden_conv",
+           "conv_commands", "run_convs", "run_conv"]
 
-ALGORITHMS = ("direct",)
 FORMATS = WEIGHT_FORMATS
 ELEMENTS = TILE * TILE
 CHUNKS = STREAM_WIDTH // 16     # 16-bit data fields of a LOAD_WGT that carry one stream word
@@ -62,107 +64,204 @@ class ConvRun:
                 "toggles": self.toggles.as_json() if self.toggles is not None else None}
 
 
-def check_layer(x_bits, w_bits):
-    """ValueError unless ``x`` is uint16 [C, H, W] (H, W ≥ 3) and ``w`` uint16 [K, C, 3, 3]."""
+def check_layer(x_bits, w_bits, kernels=(3,)):
+    """ValueError unless ``x`` is uint16 [C, H, W] and ``w`` uint16 [K, C, k, k] with k one of ``kernels``
+    (3, or 1 for a 1×1 convolution) and H, W ≥ k."""
     for name, array, ndim in (("x", x_bits, 3), ("w", w_bits, 4)):
         if not isinstance(array, np.ndarray) or array.dtype != np.uint16:
             kind = getattr(array, "dtype", type(array).__name__)
             raise ValueError(f"{name} must be a uint16 array of FP16 bit patterns, not {kind}")
         if array.ndim != ndim or 0 in array.shape:
             raise ValueError(f"{name} must be a non-empty {ndim}-d array, not shape {array.shape}")
-    if w_bits.shape[1:] != (x_bits.shape[0], 3, 3):
-        raise ValueError(f"w must be [K, {x_bits.shape[0]}, 3, 3] for x {x_bits.shape}, not {w_bits.shape}")
-    if min(x_bits.shape[1:]) < 3:
-        raise ValueError(f"x must be at least 3x3, not {x_bits.shape[1]}x{x_bits.shape[2]}")
+    kernel = w_bits.shape[2] if w_bits.shape[2] in kernels else kernels[0]
+    if w_bits.shape[1:] != (x_bits.shape[0], kernel, kernel):
+        sizes = " or ".join(f"[K, {x_bits.shape[0]}, {k}, {k}]" for k in kernels)
+        raise ValueError(f"w must be {sizes} for x {x_bits.shape}, not {w_bits.shape}")
+    if min(x_bits.shape[1:]) < kernel:
+        raise ValueError(f"x must be at least {kernel}x{kernel}, not {x_bits.shape[1]}x{x_bits.shape[2]}")
 
 
 def _command(op, addr=0, data=None):
     return op.value, addr, np.zeros(ELEMENTS, np.uint16) if data is None else data
 
 
-def weight_stream(w_bits, fmt):
-    """The compressed stream of ``w_bits`` [K, C, 3, 3] in format ``fmt``: (64-bit words, header first;
-    the weights it decodes to). ValueError when the weights do not fit the format (nm24: a group with
-    more than two non-zeros)."""
+def weight_stream(w_bits, fmt, step_major=False):
+    """The compressed stream of ``w_bits`` [K, C, k, k] in format ``fmt``: (64-bit words, header first;
+    the weights it decodes to). Tiles in :func:`~accel.golden.sparse.conv_to_tiles` order (row block
+    major: the Winograd walk), or ``step_major`` (the direct walk: every row block of a step, then the
+    next step). ValueError when the weights do not fit the format (nm24: a group with more than two
+    non-zeros, named as in the weights)."""
     tiles = sparse.conv_to_tiles(w_bits)
-    payload, nbits = sparse.encode(tiles, fmt, sparse.conv_group_name(w_bits.shape))
+    rows = -(-w_bits.shape[0] // TILE)
+    steps = len(tiles) // rows
+    # stream position t holds tile order[t] of conv_to_tiles
+    order = np.arange(len(tiles)).reshape(rows, steps).T.ravel() if step_major else np.arange(len(tiles))
+    group = sparse.conv_group_name(w_bits.shape)
+    payload, nbits = sparse.encode(tiles[order], fmt, lambda t, j: group(int(order[t]), j))
     decoded, _ = sparse.decode(payload, fmt, len(tiles), nbits)
+    held = np.empty_like(decoded)
+    held[order] = decoded
     return (sparse.stream_words(payload, nbits, len(tiles), STREAM_WIDTH),
-            sparse.tiles_to_conv(decoded, w_bits.shape).astype(np.uint16))
+            sparse.tiles_to_conv(held, w_bits.shape).astype(np.uint16))
 
 
 def _dense_tiles(w_bits, rows, inner):
     """The A tiles of the channel-major im2col GEMM, [rows·inner, 16] (A[i][kk] row-major)."""
-    filters, chans = w_bits.shape[:2]
+    filters, chans, kernel = w_bits.shape[:3]
     a = np.zeros((rows * TILE, inner * TILE), np.uint16)
-    a[:filters, :chans * 9] = w_bits.reshape(filters, chans * 9)
+    a[:filters, :chans * kernel * kernel] = w_bits.reshape(filters, -1)
     return a.reshape(rows, TILE, inner, TILE).transpose(0, 2, 1, 3).reshape(rows * inner, ELEMENTS)
 
 
-def conv_commands(x_bits, w_bits, buffers):
-    """The command list of one layer: [(op, addr, data[16])], the layer's (row, inner, col) blocks and the
-    weights as the hardware holds them (compressed: as the stream decodes)."""
-    chans, height, width = x_bits.shape
-    filters = w_bits.shape[0]
-    rows, inner, cols = buffers.layer_tiles(chans, filters, height, width)
+def _store_addresses(buffers, filters, tiles, rows, cols):
+    """STORE addresses of the layer's results: every psum tile (r, cb) (direct), or the output-buffer word
+    ``16·(r·CB + cb) + 4i + j`` of each output channel k = 4r + i < K and tile t = 4cb + j < T (Winograd)."""
+    if buffers.winograd_m is None:
+        return list(range(rows * cols))
+    k, t = np.meshgrid(np.arange(filters), np.arange(tiles), indexing="ij")
+    return list((ELEMENTS * ((k // TILE) * cols + t // TILE) + TILE * (k % TILE) + t % TILE).ravel())
+
+
+def layer_weights(w_bits, buffers):
+    """(the LOAD_WGT data [words, 16], the weights as the hardware holds them) of ``w_bits`` [K, C, k, k]:
+    dense direct: the A tiles of the channel-major im2col GEMM; Winograd: the transformed filters U =
+    G·g·Gᵀ [K, C, m+2, m+2] as A tiles in the walk order (r, s, point); compressed: the 64-bit words of
+    the stream (of U for Winograd), held as the stream decodes (a stored −0 decodes to +0). ValueError
+    when the weights do not fit the format or the weight buffer."""
+    mt = buffers.winograd_m
+    weights = w_bits if mt is None else filter_transform(w_bits, mt)
     if buffers.compressed:
-        words, held = weight_stream(w_bits, buffers.weight_format)
+        words, held = weight_stream(weights, buffers.weight_format, step_major=mt is None)
         buffers.check_weight_words(len(words))
-        weight_data = [np.array([(word >> 16 * k) & 0xFFFF for k in range(CHUNKS)] + [0] * (ELEMENTS - CHUNKS),
-                                np.uint16) for word in words]
-    else:
-        weight_data, held = _dense_tiles(w_bits, rows, inner), w_bits
-    config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16]
+        return [np.array([(word >> 16 * k) & 0xFFFF for k in range(CHUNKS)] + [0] * (ELEMENTS - CHUNKS),
+                         np.uint16) for word in words], held
+    if mt is None:
+        filters, chans, kernel = w_bits.shape[:3]
+        shape = direct_gemms(chans, filters, 1, 1, "channel_major", kernel)
+        return _dense_tiles(w_bits, shape.blocks(shape.rows), shape.blocks(shape.inner)), w_bits
+    # A[i][kk] = U[4r + i, 4s + kk, point]
+    return sparse.conv_to_tiles(weights).transpose(0, 2, 1).reshape(-1, ELEMENTS), weights
+
+
+def golden_conv(x_bits, w_bits, buffers, held=None):
+    """Golden's same schedule as the accelerator built from ``buffers`` (FP32 bits): the Winograd
+    convolution on the transformed filters it holds, or the direct convolution in its sequencer's inner
+    order on the weights it holds (``held``, from :func:`layer_weights` when not given)."""
+    if held is None:
+        held = layer_weights(w_bits, buffers)[1]
+    if buffers.winograd_m is not None:
+        return winograd_conv_transformed(x_bits, held, buffers.winograd_m, gating=buffers.gating)
+    return direct_conv(x_bits, held, buffers.gating, buffers.order)
+
+
+def conv_commands(x_bits, w_bits, buffers, load_weights=True):
+    """The command list of one layer: [(op, addr, data[16])], the layer's (row, inner, col) blocks and the
+    weights as the hardware holds them (compressed: as the stream decodes; Winograd: the transformed
+    filters U [K, C, m+2, m+2]). ``load_weights``: False when the weight buffer already holds them (a
+    batch of inputs through one layer)."""
+    chans, height, width = x_bits.shape
+    filters, kernel = w_bits.shape[0], w_bits.shape[2]
+    rows, inner, cols = buffers.layer_tiles(chans, filters, height, width, kernel)
+    weight_data, held = layer_weights(w_bits, buffers)
+    mt = buffers.winograd_m
+    config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16, kernel]
     commands = [_command(Op.CONFIG, data=np.array(config + [0] * (ELEMENTS - len(config)), np.uint16))]
-    commands += [_command(Op.LOAD_ACT, addr, np.array([v] + [0] * 15, np.uint16))
-                 for addr, v in enumerate(x_bits.ravel())]
-    commands += [_command(Op.LOAD_WGT, addr, word) for addr, word in enumerate(weight_data)]
+    flat = x_bits.ravel()
+    flat = np.pad(flat, (0, -len(flat) % ELEMENTS)).reshape(-1, ELEMENTS)          # 16 elements a command
+    commands += [_command(Op.LOAD_ACT, ELEMENTS * i, row) for i, row in enumerate(flat)]
+    if load_weights:
+        commands += [_command(Op.LOAD_WGT, addr, word) for addr, word in enumerate(weight_data)]
     commands.append(_command(Op.RUN))
-    commands += [_command(Op.STORE, addr) for addr in range(rows * cols)]
+    tiles = None if mt is None else -(-(height - 2) // mt) * -(-(width - 2) // mt)
+    stores = _store_addresses(buffers, filters, tiles, rows, cols)
+    commands += [_command(Op.STORE, addr) for addr in stores]
     commands += [_command(Op.COUNTER, index) for index in range(len(COUNTERS))]
     return commands, (rows, inner, cols), held
 
 
-def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
-             per_bit=False, ready_pattern=None):
-    """Run the layer ``x_bits`` uint16 [C, H, W], ``w_bits`` uint16 [K, C, 3, 3] (FP16 bit patterns) on the
-    accelerator on ``backend``; returns a :class:`ConvRun`. ``buffers``: a
-    :class:`~accel.hw.accelerator.BufferConfig` (its gating and weight format are replaced by ``gating``
-    and ``fmt``). ``per_bit``: count toggles per bit too. ``ready_pattern``: the host's ``o.ready``, cycle
-    by cycle (True past its end): back-pressure on the responses."""
+def _results(out, buffers, filters, out_h, out_w, rows, cols):
+    """y FP32 bits [K, OH, OW] from the STORE responses ``out`` [stores, 16]."""
+    mt = buffers.winograd_m
+    if mt is None:
+        d = out.reshape(rows, cols, TILE, TILE).transpose(0, 2, 1, 3)
+        return d.reshape(rows * TILE, cols * TILE)[:filters, :out_h * out_w].reshape(filters, out_h, out_w)
+    th, tw = -(-out_h // mt), -(-out_w // mt)
+    y = out[:, :mt * mt].reshape(filters, th, tw, mt, mt).transpose(0, 1, 3, 2, 4)
+    return y.reshape(filters, th * mt, tw * mt)[:, :out_h, :out_w]
+
+
+def _ideal_cycles(x_bits, w_bits, buffers):
+    """MACs / 64 of the unpadded layer: direct MACs, or Winograd-domain MACs (points × K × C × tiles)."""
+    (chans, height, width), filters, kernel = x_bits.shape, w_bits.shape[0], w_bits.shape[2]
+    mt = buffers.winograd_m
+    if mt is None:
+        return filters * chans * kernel * kernel * (height - kernel + 1) * (width - kernel + 1) / TILE ** 3
+    return buffers.points * filters * chans * -(-(height - 2) // mt) * -(-(width - 2) // mt) / TILE ** 3
+
+
+def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
+              per_bit=False, ready_pattern=None):
+    """Run the layers ``[(x_bits, w_bits), ...]`` (uint16 FP16 bit patterns, x [C, H, W], w [K, C, k, k],
+    k = 3, or 1 for direct convolution) one after another on one accelerator on ``backend``, in one
+    command stream (a layer whose weights are the previous layer's array does not load them again);
+    returns ([:class:`ConvRun` per layer, with ``toggles`` None], the toggles of the whole stream).
+    ``buffers``: a :class:`~accel.hw.accelerator.BufferConfig` (its gating, weight format and algorithm
+    are replaced by ``gating``, ``fmt`` and ``algo``). ``per_bit``: count toggles per bit too.
+    ``ready_pattern``: the host's ``o.ready``, cycle by cycle (True past its end): back-pressure on the
+    responses."""
     if algo not in ALGORITHMS:
-        raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)} (the hardware runs these so far), not {algo!r}")
+        raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, not {algo!r}")
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    check_layer(x_bits, w_bits)
     gating = Gating.parse(gating)
     buffers = buffers or BufferConfig()
     if not isinstance(buffers, BufferConfig):
         raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
-    buffers = replace(buffers, array=buffers.array.replace(gating=gating), weight_format=fmt)
-    commands, (rows, inner, cols), held = conv_commands(x_bits, w_bits, buffers)
+    buffers = replace(buffers, array=buffers.array.replace(gating=gating), weight_format=fmt, algo=algo)
+    kernels = (3,) if buffers.winograd_m else (3, 1)
+    commands, plans, previous = [], [], None
+    for x_bits, w_bits in layers:
+        check_layer(x_bits, w_bits, kernels)
+        layer_commands, blocks, held = conv_commands(x_bits, w_bits, buffers, load_weights=w_bits is not previous)
+        previous = w_bits
+        plans.append((len(commands), len(layer_commands), blocks, held))
+        commands += layer_commands
     dut = Accelerator(buffers)
     ops = np.array([c[0] for c in commands])
     words = pack(dut.i.payload.shape(), {"op": ops, "addr": np.array([c[1] for c in commands]),
                                          "data": np.stack([c[2] for c in commands])})
-    max_cycles = len(words) + rows * inner * cols * (dut.latency + 2) + 1000
-    max_cycles += 0 if ready_pattern is None else len(ready_pattern)
+    work = sum(rows * inner * cols * buffers.points * (dut.latency + 2) + 2 * x.size + 40 * rows * cols
+               for (x, _), (_, _, (rows, inner, cols), _) in zip(layers, plans))
+    max_cycles = len(words) + work + 1000 + (0 if ready_pattern is None else len(ready_pattern))
     run, toggles = count_toggles(dut, words, backend=backend, per_bit=per_bit, max_cycles=max_cycles,
                                  ready_pattern=ready_pattern)
     out = unpack(dut.o.payload.shape(), run.outputs)["data"].astype(np.uint32)
-    counters = {name: int(v) for name, v in zip(COUNTERS, out[ops == Op.COUNTER.value][:, 0])}
-    d = out[ops == Op.STORE.value].reshape(rows, cols, TILE, TILE).transpose(0, 2, 1, 3)
-    chans, height, width = x_bits.shape
-    filters, out_h, out_w = w_bits.shape[0], height - 2, width - 2
-    y = d.reshape(rows * TILE, cols * TILE)[:filters, :out_h * out_w].reshape(filters, out_h, out_w)
-    golden = direct_conv(x_bits, held, gating, buffers.order) if buffers.compressed \
-        else direct_conv(x_bits, w_bits, gating)
-    bit_exact = bool(np.array_equal(y, golden))
-    offchip = {"act_load": 2 * counters["act_writes"],
-               "weight_load": buffers.weight_word_bits // 8 * counters["weight_writes"],
-               "store": 4 * ELEMENTS * counters["stores"]}
-    offchip["total"] = sum(offchip.values())
-    return ConvRun(y=y, cycles=counters["cycles"], stream_cycles=run.cycles, counters=counters,
-                   ideal_cycles=filters * chans * 9 * out_h * out_w / TILE ** 3, latency=dut.latency,
-                   offchip_bytes=offchip,
-                   bit_exact=bit_exact, gating=gating, backend=backend, toggles=toggles)
+    runs, before = [], dict.fromkeys(COUNTERS, 0)
+    for (x_bits, w_bits), (start, length, (rows, _, cols), held) in zip(layers, plans):
+        layer_ops, layer_out = ops[start:start + length], out[start:start + length]
+        total = {name: int(v) for name, v in zip(COUNTERS, layer_out[layer_ops == Op.COUNTER.value][:, 0])}
+        counters = {name: total[name] - before[name] for name in COUNTERS}    # the counters run on
+        before = total
+        kernel = w_bits.shape[2]
+        out_h, out_w = x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1
+        y = _results(layer_out[layer_ops == Op.STORE.value], buffers, w_bits.shape[0], out_h, out_w, rows, cols)
+        mt = buffers.winograd_m
+        offchip = {"act_load": 2 * counters["act_writes"],
+                   "weight_load": buffers.weight_word_bits // 8 * counters["weight_writes"],
+                   "store": 4 * (mt * mt if mt else ELEMENTS) * counters["stores"]}
+        offchip["total"] = sum(offchip.values())
+        runs.append(ConvRun(y=y, cycles=counters["cycles"], stream_cycles=run.cycles, counters=counters,
+                            ideal_cycles=_ideal_cycles(x_bits, w_bits, buffers), latency=dut.latency,
+                            offchip_bytes=offchip,
+                            bit_exact=bool(np.array_equal(y, golden_conv(x_bits, w_bits, buffers, held))),
+                            gating=gating, backend=backend))
+    return runs, toggles
+
+
+def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
+             per_bit=False, ready_pattern=None):
+    """Run one layer (see :func:`run_convs`) on the accelerator; returns its :class:`ConvRun` with the
+    toggles of its command stream."""
+    (result,), toggles = run_convs([(x_bits, w_bits)], algo=algo, fmt=fmt, gating=gating, backend=backend,
+                                   buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern)
+    return replace(result, toggles=toggles)

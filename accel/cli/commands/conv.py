@@ -6,7 +6,7 @@ from ...energy.model import report
 from ...golden import acw, fp
 from ...golden.winograd import reference_conv
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import ALGORITHMS, FORMATS, check_layer, run_conv, weight_stream
+from ...sim.conv import ALGORITHMS, FORMATS, check_layer, layer_weights, run_conv
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
@@ -17,27 +17,17 @@ HELP = ("a 3x3 convolution layer (stride 1, valid) on the accelerator: LAYER.npz
         "[K,C,3,3]) -> RES.npz (y float32 [K,H-2,W-2]); weights dense or compressed (--format, or a .acw file "
         "with --weights); bit-exact against golden's same schedule, accuracy against float64")
 
-ALGO_CHOICES = ("direct", "winograd2", "winograd4")
-
-
 def add_arguments(parser):
     parser.add_argument("--in", dest="inp", required=True, metavar="LAYER.npz", help="x (and w, unless --weights)")
     parser.add_argument("--out", required=True, metavar="RES.npz", help="where y float32 [K,H-2,W-2] goes")
     parser.add_argument("--weights", metavar="W.acw", help="compressed weights (accel compress); its format is used")
-    parser.add_argument("--algo", choices=ALGO_CHOICES, default="direct", help="convolution algorithm")
+    parser.add_argument("--algo", choices=ALGORITHMS, default="direct",
+                        help="convolution algorithm: direct (im2col) or Winograd F(2x2,3x3) / F(4x4,3x3)")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
     add_gating(parser)
     add_backend(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-
-
-def _buffer_bits(counters, buffers):
-    """Bits read and written in the on-chip buffers, from the access counters."""
-    fmt_in, fmt_acc = buffers.array.fmt_in.width, buffers.array.fmt_acc.width
-    return ((counters["act_reads"] + counters["act_writes"]) * fmt_in
-            + (counters["weight_reads"] + counters["weight_writes"]) * buffers.weight_word_bits
-            + (counters["psum_reads"] + counters["psum_writes"]) * 16 * fmt_acc)
 
 
 def _layer(args):
@@ -72,22 +62,20 @@ def _layer(args):
 
 def run(args):
     check_output(args.out, inputs=[args.inp] + ([args.weights] if args.weights else []))
-    if args.algo not in ALGORITHMS:
-        raise UserError(f"--algo {args.algo}: the hardware runs {', '.join(ALGORITHMS)} convolution so far (the "
-                        f"Winograd transform units exist, the sequencer does not drive them yet; "
-                        f"`accel winograd` has their golden accuracy)")
     x, w, fmt = _layer(args)
-    buffers = BufferConfig(weight_format=fmt)
+    buffers = BufferConfig(weight_format=fmt, algo=args.algo)
     try:
         check_layer(x, w)
         buffers.layer_tiles(x.shape[0], w.shape[0], x.shape[1], x.shape[2])
     except ValueError as error:
         raise UserError(f"{args.inp}: {error}") from None
-    if buffers.compressed:         # the stream's length depends on the weights: it must fit the weight buffer
+    if buffers.compressed or buffers.winograd_m:    # the weights as the buffer holds them must fit it
         try:
-            buffers.check_weight_words(len(weight_stream(w, fmt)[0]))
+            layer_weights(w, buffers)
         except ValueError as error:
-            raise UserError(f"{args.weights or args.inp}: {fmt} weights: {error}") from None
+            what = "weights" if buffers.winograd_m is None else \
+                f"weights after the {args.algo} filter transform (U = G·g·Gᵀ, indexed by Winograd point)"
+            raise UserError(f"{args.weights or args.inp}: {fmt} {what}: {error}") from None
     progress = Progress(f"accel conv: {args.backend}, running")
     progress(0, 1)
     result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
@@ -99,7 +87,7 @@ def run(args):
     rms = float(np.sqrt(np.mean(reference ** 2)))
     summary = {"layer": {"C": x.shape[0], "K": w.shape[0], "H": x.shape[1], "W": x.shape[2]},
                "algo": args.algo, "format": fmt, **result.as_json(),
-               **report(result.toggles, buffer_bits=_buffer_bits(result.counters, buffers)),
+               **report(result.toggles, buffer_bits=buffers.buffer_bits(result.counters)),
                "accuracy": {"max_abs": float(np.abs(error).max()),
                             "rel_rms": float(np.sqrt(np.mean(error ** 2)) / rms) if rms else 0.0}}
     print_summary(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary, args.json)
