@@ -14,10 +14,10 @@ import sys
 
 from ..sim.errors import BackendError, CheckFailed
 from ..synth.errors import BuildFolderError, SynthError, SynthInputError
-from .commands import bench, compress, conv, decompress, energy, formats, hmma, run, synth, winograd
+from .commands import bench, compress, conv, decompress, energy, formats, hmma, run, sweep, synth, winograd
 from .errors import UserError
 
-COMMANDS = (bench, compress, conv, decompress, energy, formats, hmma, run, synth, winograd)
+COMMANDS = (bench, compress, conv, decompress, energy, formats, hmma, run, sweep, synth, winograd)
 
 #: The library's errors that are the user's input (a bad unit, flow or Liberty file, an unusable build folder,
 #: a backend that cannot run here): reported like a UserError.

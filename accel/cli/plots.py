@@ -1,7 +1,7 @@
 """The plots the commands write: each function draws one figure into a binary stream as PNG (the commands
 write it through :func:`accel.synth.workspace.write_atomic`)."""
 
-__all__ = ["plot_energy_by_unit", "plot_sweep", "plot_formats", "plot_winograd_accuracy"]
+__all__ = ["plot_energy_by_unit", "plot_sweep", "plot_formats", "plot_winograd_accuracy", "plot_pareto"]
 
 
 def _pyplot():
@@ -100,6 +100,49 @@ def plot_winograd_accuracy(accuracy, stream):
                  fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(stream, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_pareto(networks, stream):
+    """Energy against cycles of every configuration of a design-space sweep, one panel per network, the
+    Pareto front joined and labelled, the best (lowest-energy bit-exact) configuration circled."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(networks), figsize=(6.5 * len(networks), 4.8), squeeze=False)
+    for ax, (network, summary) in zip(axes[0], networks.items()):
+        configs = {c["config"]: c for c in summary["configs"]}
+        exact = [c for c in configs.values() if c["bit_exact"]]
+        wrong = [c for c in configs.values() if not c["bit_exact"]]
+        ax.plot([c["cycles"] for c in exact], [c["energy_pj"] for c in exact], "o", color="tab:blue",
+                alpha=0.6, label="configuration (bit-exact)")
+        if wrong:
+            ax.plot([c["cycles"] for c in wrong], [c["energy_pj"] for c in wrong], "x", color="tab:red",
+                    label="configuration (NOT bit-exact)")
+        front = [configs[label] for label in summary["pareto"]]
+        ax.plot([c["cycles"] for c in front], [c["energy_pj"] for c in front], "-", color="tab:orange",
+                label="Pareto front")
+        for config in front:
+            ax.annotate(config["config"], (config["cycles"], config["energy_pj"]), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        if len(configs) <= 12:      # few enough to label every one
+            for config in configs.values():
+                if config not in front:
+                    ax.annotate(config["config"], (config["cycles"], config["energy_pj"]), fontsize=6,
+                                color="grey", xytext=(4, -8), textcoords="offset points")
+        if summary["best"]:
+            best = configs[summary["best"]]
+            ax.plot([best["cycles"]], [best["energy_pj"]], "o", ms=14, mfc="none", color="tab:green",
+                    label="best: lowest energy, bit-exact")
+        ax.margins(x=0.1, y=0.1)
+        ax.set_xlim(right=ax.get_xlim()[1] + 0.35 * (ax.get_xlim()[1] - ax.get_xlim()[0]))   # room for labels
+        ax.set_xlabel("cycles (sum over the network's layers)")
+        ax.set_ylabel("energy (pJ, sum over the network's layers)")
+        ax.set_title(f"{network}: {len(configs)} configurations", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("accel sweep: energy vs cycles\nlabels: algo/format/gating/w weight density/a activation "
+                 "density/array/s seed", fontsize=9)
     fig.tight_layout()
     fig.savefig(stream, format="png", dpi=110)
     plt.close(fig)

@@ -5,5 +5,7 @@
 - :mod:`.calibration`: re-deriving the constants (``accel energy --calibrate``);
 - :mod:`.gatelevel`: runs replayed on gate netlists (calibration per lane class, glitches, clock gating);
 - :mod:`.studies`: the experiments behind ``accel energy`` (Dally's table, the sparsity check, the array at
-  gate level, the density sweep).
+  gate level, the density sweep);
+- :mod:`.layers`: the summary of one conv layer's run (counters, energy by block, bit-exactness, accuracy);
+- :mod:`.sweep`: design-space sweeps over a topology's conv layers on Dask, cached on disk (``accel sweep``).
 """

@@ -2,5 +2,6 @@
 
 Simulator backends with one stream contract (:mod:`.pysim`, the Amaranth simulator; :mod:`.verilator`), the
 gate netlist simulator (:mod:`.netlist`), toggle counting shared by all of them (:mod:`.toggles`), payload
-packing (:mod:`.payload`), the HMMA runner (:mod:`.hmma`) and the conv-layer runner (:mod:`.conv`).
+packing (:mod:`.payload`), the HMMA runner (:mod:`.hmma`), the conv-layer runner (:mod:`.conv`) and conv
+workloads: SCALE-Sim topologies and synthetic layer data (:mod:`.topology`).
 """
