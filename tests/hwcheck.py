@@ -8,11 +8,12 @@ from amaranth import Module, ResetInserter, Signal
 
 from accel.golden import fp
 from accel.golden import hmma as golden_hmma
+from accel.golden.operands import index_pairs
 from accel.golden.specials import mix_specials, special_pairs
 from accel.hw.fp_add import FPAdd
 from accel.hw.fp_mul import FPMul
 from accel.hw.hmma import HMMA
-from accel.sim.hmma import instruction_words, result_words_to_d
+from accel.sim.hmma import instruction_words, result_words_to_d, sparse_instruction_words
 from accel.sim.payload import pack, unpack
 from accel.sim.pysim import run_stream, run_testbench
 
@@ -155,6 +156,35 @@ def check_hmma(gating, seed, *, m, n, k, instructions, with_backpressure):
     assert_bits_equal(result_words_to_d(dut, run.outputs), golden_hmma.hmma(a, b, c, gating))
     if not with_backpressure:
         assert run.cycles == instructions + dut.latency
+
+
+def sparse_hmma_operands(rng, n, m, k, p, special_fraction=0.15):
+    """``n`` 2:4 sparse instructions (kept values [n, m, k], indices [n, m, k], B [n, 2k, p], C [n, m, p]):
+    special-heavy like :func:`hmma_operands` (about half the kept values and activations zero), random
+    ascending kept indices."""
+    values, b, c = hmma_operands(rng, n, m, 2 * k, p, special_fraction)
+    return values[:, :, :k].copy(), index_pairs((n, m, k // 2), rng).reshape(n, m, k), b, c
+
+
+def sparse_normal_operands(rng, n, m, k, p):
+    """As :func:`normal_operands` for 2:4 sparse instructions (values spread over binades: the order of adds
+    matters), with random kept indices."""
+    values, b, c = normal_operands(rng, n, m, 2 * k, p)
+    return values[:, :, :k].copy(), index_pairs((n, m, k // 2), rng).reshape(n, m, k), b, c
+
+
+def check_hmma_sparse(gating, seed, *, m, n, k, instructions, with_backpressure):
+    """The sparse HMMA array against golden hmma_sparse on special-heavy and normally distributed instructions;
+    without back-pressure also N + latency cycles."""
+    rng = np.random.default_rng(seed)
+    batches = [sparse_hmma_operands(rng, instructions, m, k, n), sparse_normal_operands(rng, instructions, m, k, n)]
+    values, indices, b, c = (np.concatenate(parts) for parts in zip(*batches))
+    dut = HMMA(m=m, n=n, k=k, gating=gating, sparse=True)
+    options = backpressure(rng, len(values)) if with_backpressure else {}
+    run = run_stream(dut, sparse_instruction_words(dut, values, indices, b, c, gating), **options)
+    assert_bits_equal(result_words_to_d(dut, run.outputs), golden_hmma.hmma_sparse(values, indices, b, c, gating))
+    if not with_backpressure:
+        assert run.cycles == len(values) + dut.latency
 
 
 def stream_with_reset(dut, before, after, reset_cycle):

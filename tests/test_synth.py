@@ -219,7 +219,7 @@ def _bad_liberty(tmp_path, name, text):
 
 @pytest.mark.parametrize("argv, message", [
     (["--unit", "fp64_div"], r"unknown unit 'fp64_div'; choose one of decompress_bitmask, decompress_nm24, decompress_rle, fp16_add, "
-                                  r"fp16_mul, fp32_add, hmma, winograd_in2, winograd_in4, winograd_out2, winograd_out4"),
+                                  r"fp16_mul, fp32_add, hmma, hmma_sparse, winograd_in2, winograd_in4, winograd_out2, winograd_out4"),
     (["--unit", "fp16_mul", "--flow", "asic"], r"unknown flow 'asic'; choose one of cmos, ecp5, liberty:FILE"),
     (["--unit", "fp16_mul", "--flow", "liberty:"], r"needs a file name after 'liberty:'"),
     (["--unit", "fp16_mul", "--flow", "liberty:{tmp}/missing.lib"], r"Liberty file '.*missing.lib' not found"),

@@ -5,6 +5,8 @@
   level (``accel energy --sparsity [--gate-level]``).
 - :func:`array_gate_level`: the 4x4x4 array at gate level, energy by lane class, clock ungated and gated.
 - :func:`density_sweep`: the HMMA array's energy against operand density (``accel energy --sweep``).
+- :func:`sparse_array_energy`: 2:4 weights on the dense array (zeros gated) against the sparse array (zeros
+  skipped), energy per useful multiply-add (``accel energy --sparse-array``).
 
 Long studies take a ``progress(done, total)`` callback. docs/energy.md reports their results with the
 commands that produce them.
@@ -15,12 +17,12 @@ import numpy as np
 from ..golden import fp
 from ..golden.gating import Gating
 from ..golden import hmma as golden
-from ..golden.operands import hmma_operands
+from ..golden.operands import hmma_operands, hmma_sparse_operands
 from ..hw.config import PRESETS
 from ..hw.hmma import HMMA
 from ..hw.operand import ZeroDetector
 from ..sim.errors import CheckFailed
-from ..sim.hmma import flag_line_toggles, instruction_words, result_words_to_d, run_hmma
+from ..sim.hmma import flag_line_toggles, instruction_words, result_words_to_d, run_hmma, run_hmma_sparse
 from ..sim.netlist import GateNetlist
 from ..sim.toggles import declared_classes, design_of
 from ..synth.gates import synthesize_gates
@@ -30,7 +32,8 @@ from .model import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E_
                     FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj)
 
 __all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES",
-           "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep"]
+           "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep", "SPARSE_ARRAY_DENSITIES",
+           "sparse_array_energy"]
 
 #: The gating styles in the order the studies run them (the ``none`` baseline first).
 STUDY_GATINGS = (Gating.NONE, Gating.AND, Gating.HOLD)
@@ -348,3 +351,65 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
         points.append(point)
     progress(len(densities), len(densities))
     return {"instructions": instructions, "seed": seed, "points": points}
+
+
+# ---------------------------------------------------------------------------------- 2:4 sparse array
+
+#: Activation densities of :func:`sparse_array_energy` (the kept weights are all non-zero: 2:4 = 50 %).
+SPARSE_ARRAY_DENSITIES = (1.0, 0.5)
+
+
+def _split_dense(values, indices, b, c):
+    """The dense 4x4x4 instructions doing the work of 2:4 sparse instructions (4 x 8 weights each): per sparse
+    instruction two, channels 0..3 then 4..7, the second's C the first's D (the golden one), interleaved."""
+    weights = golden.expand_24(values, indices)                 # [N, m, 2k]
+    k = values.shape[2]
+    a = np.stack([weights[:, :, :k], weights[:, :, k:]], axis=1).reshape(-1, weights.shape[1], k)
+    first = golden.hmma(weights[:, :, :k], b[:, :k], c)
+    bb = np.stack([b[:, :k], b[:, k:]], axis=1).reshape(-1, k, b.shape[2])
+    cc = np.stack([c, first], axis=1).reshape(-1, *c.shape[1:])
+    return a, bb, cc
+
+
+def sparse_array_energy(*, shape=(4, 4, 4), instructions=8, act_densities=SPARSE_ARRAY_DENSITIES, seed=17,
+                        gatings=(Gating.HOLD, Gating.NONE), progress=_no_progress):
+    """2:4 weights on the ``shape`` (m, n, k) array two ways, per activation density and gating: ``dense`` runs each 4 x 8
+    weight block (m x 2k) as two dense instructions (the pruned zeros are gated, or multiplied under ``none``),
+    ``sparse`` as one 2:4 sparse instruction on the sparse array (the pruned zeros are never fetched).
+
+    ``instructions`` sparse instructions (``hmma_sparse_operands``: kept weights all non-zero, random kept
+    indices, activations non-zero with the density, ``seed``), the same work as ``2 x instructions`` dense ones;
+    both runs are checked against golden and do the same useful multiplies (both operands non-zero). Per
+    mode: ``cycles`` (of the run, fill and drain included), ``pj`` (array energy: switching, and the clock of a
+    cycle per instruction as in steady state), ``pj_per_useful_mac``,
+    ``mul_pj_per_useful_mac``; per point ``sparse_over_dense`` (energy per useful MAC) and ``useful``."""
+    points, total, done = [], len(act_densities) * len(gatings), 0
+    for act in act_densities:
+        m, n, k = shape
+        values, indices, b, c = hmma_sparse_operands(instructions, m=m, n=n, k=k, weight_density=1.0,
+                                                     act_density=act, seed=seed)
+        a_dense, b_dense, c_dense = _split_dense(values, indices, b, c)
+        point = {"act_density": act, "gating": {}}
+        for gating in gatings:
+            progress(done, total)
+            runs = {"dense": run_hmma(a_dense, b_dense, c_dense, gating=gating),
+                    "sparse": run_hmma_sparse(values, indices, b, c, gating=gating)}
+            if not all(run.bit_exact for run in runs.values()):
+                raise CheckFailed(f"sparse array study: results differ from the golden model ({gating})")
+            if runs["dense"].macs_useful != runs["sparse"].macs_useful:
+                raise CheckFailed("sparse array study: the two modes do different useful multiplies")
+            useful = runs["sparse"].macs_useful
+            entry = {}
+            for mode, run in runs.items():
+                spent = energy_pj(run.toggles, cycles=run.instructions)    # clock: steady state, a cycle each
+                entry[mode] = {"instructions": run.instructions, "cycles": run.cycles, "macs": run.macs,
+                               "pj": round(spent.total, 3),
+                               "pj_per_useful_mac": round(spent.total / useful, 4) if useful else None,
+                               "mul_pj_per_useful_mac": round(spent.by_unit.get("mul", 0.0) / useful, 4) if useful else None}
+            entry["useful_macs"] = useful
+            entry["sparse_over_dense"] = _quotient(entry["sparse"]["pj"], entry["dense"]["pj"], 3)
+            point["gating"][str(gating)] = entry
+            done += 1
+        points.append(point)
+    progress(total, total)
+    return {"shape": list(shape), "instructions": instructions, "seed": seed, "points": points}

@@ -10,7 +10,8 @@ import numpy as np
 from . import fp
 from .gating import Gating
 
-__all__ = ["SPARSE_FORMATS", "sparse_bits", "held_lines", "sent_operand", "hmma_operands"]
+__all__ = ["SPARSE_FORMATS", "sparse_bits", "held_lines", "sent_operand", "hmma_operands", "index_pairs",
+           "hmma_sparse_operands"]
 
 #: Formats :func:`sparse_bits` draws (those with a numpy float type).
 SPARSE_FORMATS = (fp.FP16, fp.FP32)
@@ -62,3 +63,27 @@ def hmma_operands(batch, *, m=4, n=4, k=4, weight_density=1.0, act_density=1.0, 
     b = sparse_bits((batch, k, n), weight_density, rng)
     c = fp.to_bits(rng.standard_normal((batch, m, n)).astype(np.float32), fp.FP32)
     return a, b, c
+
+
+#: Every ascending pair of positions in a 2:4 group (the kept indices a group can have).
+INDEX_PAIRS = np.array([(lo, hi) for lo in range(4) for hi in range(lo + 1, 4)], np.uint8)
+
+
+def index_pairs(shape, rng):
+    """Random kept indices of 2:4 groups: uint8 ``shape + (2,)``, each group's pair drawn uniformly from the six
+    ascending pairs."""
+    return INDEX_PAIRS[rng.integers(0, len(INDEX_PAIRS), shape)]
+
+
+def hmma_sparse_operands(batch, *, m=4, n=4, k=4, weight_density=1.0, act_density=1.0, seed=0):
+    """``batch`` 2:4 sparse instructions (:func:`accel.golden.hmma.hmma_sparse`): kept weight values [batch, m, k]
+    (FP16, each non-zero with ``weight_density``) and their indices [batch, m, k] (random ascending pairs per
+    group), activations B [batch, 2k, n] (FP16, non-zero with ``act_density``), C [batch, m, n] (FP32)."""
+    if k % 2:
+        raise ValueError(f"k (kept values per row) must be even, not {k}")
+    rng = np.random.default_rng(seed)
+    values = sparse_bits((batch, m, k), weight_density, rng)
+    indices = index_pairs((batch, m, k // 2), rng).reshape(batch, m, k)
+    b = sparse_bits((batch, 2 * k, n), act_density, rng)
+    c = fp.to_bits(rng.standard_normal((batch, m, n)).astype(np.float32), fp.FP32)
+    return values, indices, b, c

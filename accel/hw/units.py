@@ -14,7 +14,7 @@ import numpy as np
 
 from ..golden import fp, sparse
 from ..golden.gating import Gating
-from ..golden.operands import hmma_operands, sent_operand, sparse_bits
+from ..golden.operands import hmma_operands, hmma_sparse_operands, sent_operand, sparse_bits
 from .decompressor import Decompressor
 from .fp_add import ADD_GATINGS, FPAdd
 from .fp_mul import FPMul
@@ -86,6 +86,13 @@ def _hmma_stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
     return {**mul_fields(a, b, gating), "c": c.reshape(n, -1)}
 
 
+def _hmma_sparse_stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
+    """``n`` 2:4 sparse 4x4x(4 kept of 8) instructions: activations B with ``densities[0]``, kept weight values A
+    with ``densities[1]`` (as for ``hmma``: activations first), random kept indices."""
+    values, indices, b, c = hmma_sparse_operands(n, act_density=densities[0], weight_density=densities[1], seed=seed)
+    return {**mul_fields(values, b, gating), "a_index": indices.reshape(n, -1), "c": c.reshape(n, -1)}
+
+
 def _decompressor_stimulus(fmt):
     def stimulus(n, *, seed=1, densities=(1.0, 1.0), gating=Gating.NONE):
         """One compressed stream of ``n`` 4x4 weight tiles magnitude-pruned to ``densities[1]`` (at most 2:4
@@ -110,6 +117,7 @@ UNITS = {u.name: u for u in (
     Unit("fp32_add", lambda gating: FPAdd(fmt=fp.FP32, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP32), "add"),
     Unit("fp16_add", lambda gating: FPAdd(fmt=fp.FP16, gating=gating), ADD_GATINGS, _add_stimulus(fp.FP16), "add16"),
     Unit("hmma", lambda gating: HMMA(gating=gating), tuple(Gating), _hmma_stimulus),
+    Unit("hmma_sparse", lambda gating: HMMA(gating=gating, sparse=True), tuple(Gating), _hmma_sparse_stimulus),
     *(Unit(f"decompress_{fmt}", lambda gating, fmt=fmt: Decompressor(format=fmt, gating=gating), tuple(Gating),
            _decompressor_stimulus(fmt), "logic") for fmt in sparse.FORMATS),
     # the Winograd transforms have no zero gating of their own: the input transform flags the zeros it makes

@@ -86,6 +86,15 @@ def flag_line_toggles(shape, toggles):
                if path.endswith(".is_zero") for index in range(leaf.count))
 
 
+def sparse_instruction_words(dut, values, indices, b, c, gating):
+    """One payload word per 2:4 sparse instruction for a ``sparse`` array, as the sender puts the batch out
+    under ``gating``: kept ``values`` and ``b`` flagged (frozen lines under ``hold``), ``indices`` as they are."""
+    batch = len(values)
+    return pack(dut.i.payload.shape(), {**mul_fields(values, b, gating),
+                                        "a_index": np.asarray(indices).reshape(batch, -1),
+                                        "c": np.asarray(c).reshape(batch, -1)})
+
+
 def result_words_to_d(dut, outputs):
     """D as FP32 bit patterns [batch, m, n] from the array's packed output payload words, one per instruction."""
     m, n, _ = dut.shape
@@ -108,4 +117,27 @@ def run_hmma(a, b, c, *, gating=Gating.HOLD, backend="pysim", per_bit=False, **s
     return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=batch * m * n * k,
                    macs_gated=golden.gated_mac_count(a, b, gating),
                    macs_useful=int((~golden.skipped_products(a, b)).sum()), bit_exact=bool(np.array_equal(d, golden.hmma(a, b, c, gating))),
+                   gating=gating, backend=backend, toggles=toggles)
+
+
+def run_hmma_sparse(values, indices, b, c, *, gating=Gating.HOLD, backend="pysim", per_bit=False, **stream_options):
+    """Stream a batch of 2:4 sparse instructions (:func:`accel.golden.hmma.hmma_sparse`'s operands: ``values``,
+    ``indices`` [batch, m, k], ``b`` [batch, 2k, n], ``c`` [batch, m, n]) through a sparse HMMA array, counting
+    toggles as :func:`run_hmma` does. ``macs`` counts the multiplies done (m*n*k per instruction), the dense
+    equivalent is twice that."""
+    values, indices = np.asarray(values, np.uint16), np.asarray(indices)
+    b, c = np.asarray(b, np.uint16), np.asarray(c, np.uint32)
+    gating = Gating.parse(gating)
+    expected = golden.hmma_sparse(values, indices, b, c, gating)     # checks the shapes
+    if len(values) == 0:
+        raise ValueError("no instructions: the batch is empty")
+    batch, m, k = values.shape
+    dut = HMMA(m=m, n=b.shape[2], k=k, gating=gating, sparse=True)
+    run, toggles = count_toggles(dut, sparse_instruction_words(dut, values, indices, b, c, gating), backend=backend,
+                                 per_bit=per_bit, **stream_options)
+    d = result_words_to_d(dut, run.outputs)
+    skipped = golden.sparse_skipped_products(values, indices, b)
+    return HmmaRun(d=d, cycles=run.cycles, latency=dut.latency, macs=int(skipped.size),
+                   macs_gated=golden.sparse_gated_mac_count(values, indices, b, gating),
+                   macs_useful=int((~skipped).sum()), bit_exact=bool(np.array_equal(d, expected)),
                    gating=gating, backend=backend, toggles=toggles)

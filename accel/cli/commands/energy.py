@@ -41,6 +41,9 @@ def add_arguments(parser):
                         help="add the 4x4x4 array at gate level on accel run's sparse workload, each gating style, "
                              "energy by lane class with the clock ungated and gated (the first run synthesizes "
                              "for about four minutes; netlists are cached under build/gates)")
+    parser.add_argument("--sparse-array", action="store_true",
+                        help="add 2:4 weights on the dense array (zeros gated) against the 2:4 sparse array "
+                             "(zeros skipped): energy per useful multiply-add (a few minutes)")
     parser.add_argument("--sweep", action="store_true",
                         help="add the HMMA energy against density sweep (slow: about a minute)")
     parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot to PNG")
@@ -63,6 +66,9 @@ def run(args):
     if args.array_gate_level:
         result["array_gate_level"] = studies.array_gate_level(
             progress=Progress("accel energy: array at gate level, gating styles done"))
+    if args.sparse_array:
+        result["sparse_array"] = studies.sparse_array_energy(
+            progress=Progress("accel energy: sparse array, runs done"))
     if args.sweep:
         result["sweep"] = studies.density_sweep(progress=Progress("accel energy: sweep, density points done"))
         if args.plot:
@@ -91,6 +97,8 @@ def run(args):
         print_columns("RTL against gate level, random data", result["gate_level"])
     if "array_gate_level" in result:
         _print_array_gate_level(result["array_gate_level"])
+    if "sparse_array" in result:
+        _print_sparse_array(result["sparse_array"])
     if "sweep" in result:
         print(f"sweep: {json.dumps(result['sweep'])}")
     return 0
@@ -128,3 +136,16 @@ def _print_sparsity(check):
                   f"activations {check['act_density']:.0%} non-zero, useful fraction {check['useful_fraction']}",
                   {name: {row: level[key] for row, key in _SPARSITY_ROWS.items() if key in level}
                    for name, level in levels.items()})
+
+
+def _print_sparse_array(study):
+    """pJ per useful multiply-add of 2:4 weights, dense array against sparse array, per density and gating."""
+    shape = "x".join(map(str, study["shape"]))
+    print_columns(f"2:4 weights, {shape} array: {study['instructions']} sparse instructions against twice as many "
+                  f"dense ones; pJ per useful multiply-add (array: switching + clock)",
+                  {f"act {point['act_density']:.0%}, {gating}": {
+                      "dense array": entry["dense"]["pj_per_useful_mac"],
+                      "sparse array": entry["sparse"]["pj_per_useful_mac"],
+                      "sparse / dense": entry["sparse_over_dense"],
+                      "dense cycles": entry["dense"]["cycles"], "sparse cycles": entry["sparse"]["cycles"]}
+                   for point in study["points"] for gating, entry in point["gating"].items()})
