@@ -1,35 +1,46 @@
-"""`accel run`: the demo job reports the JSON contract for every gating style and writes its plot."""
+"""`accel run`: the digits CNN on the accelerator, configuration by configuration, every layer bit-exact
+against golden; the report folder; bad options refused with one line."""
 
 import json
 
 import pytest
 
-from accel.cli.commands.run import WORKLOADS
+from accel.cli.commands.run import OUTPUTS
 from accel.cli.main import main
+from accel.golden.network import classify, load
+from accel.cli.workloads import DIGITS
 
 
-def test_run_reports_contract_keys_and_writes_results(tmp_path, capsys):
-    assert main(["run", "--json", "--out", str(tmp_path)]) == 0
-    report = json.loads(capsys.readouterr().out)
-    for key in ("cycles", "macs", "macs_gated", "toggles", "energy_pj", "bit_exact"):
-        assert key in report
-    assert set(report["toggles"]["by_unit"]) >= {"mul", "add"}
-    assert set(report["energy_pj"]["by_unit"]) >= {"mul", "add"}
-    styles = report["by_gating"]
-    assert set(styles) == {"hold", "and", "none"}
-    assert all(style["bit_exact"] for style in styles.values())
-    n = WORKLOADS["hmma-sparse"][1]["batch"]
-    assert all(style["cycles"] == n + style["latency"] for style in styles.values())
-    # Frozen lines: the multipliers switch far less with hold than without gating, on the same data.
-    assert styles["hold"]["energy_pj"]["by_unit"]["mul"] < 0.5 * styles["none"]["energy_pj"]["by_unit"]["mul"]
-    assert styles["hold"]["macs_gated"] == styles["hold"]["macs"] - styles["hold"]["macs_useful"]
-    assert json.loads((tmp_path / "results.json").read_text()) == report
-    assert (tmp_path / "energy.png").read_bytes()[:4] == b"\x89PNG"
+def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path, capsys):
+    # two images, the baseline and zero gating: the smallest run that still compares configurations
+    assert main(["run", "--images", "2", "--config", "hold", "--json", "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("cycles", "macs", "macs_gated", "toggles", "energy_pj", "bit_exact", "best"):
+        assert key in summary
+    assert set(summary["configurations"]) == {"baseline", "hold"} and summary["bit_exact"] is True
+    result = json.loads((tmp_path / "results.json").read_text())
+    model = load(DIGITS)
+    golden = classify(model.images[:2], model, "hold").predictions
+    for name, config in result["configurations"].items():
+        assert config["bit_exact"] and config["agrees_with_golden"] == 1.0
+        assert set(config["layers"]) == {"conv1", "conv2", "fc"}
+        assert all(layer["bit_exact"] for layer in config["layers"].values())
+    assert result["configurations"]["hold"]["predictions"] == golden.tolist()
+    hold, base = result["configurations"]["hold"], result["configurations"]["baseline"]
+    assert base["macs_gated"] == 0 < hold["macs_gated"] and hold["macs"] == base["macs"]
+    assert hold["energy_pj"]["by_unit"]["mul"] < base["energy_pj"]["by_unit"]["mul"]
+    report = (tmp_path / "report.md").read_text()
+    assert "Best configuration" in report and "| hold:" in report
+    for name in OUTPUTS:
+        if name.endswith(".png"):
+            assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("args, message", [
     (["--workload", "resnet"], "unknown workload 'resnet'"),
     (["--backend", "spice"], "invalid choice: 'spice'"),
+    (["--images", "65"], "--images"),
+    (["--config", "fast"], "invalid choice: 'fast'"),
 ])
 def test_run_rejects_bad_options(tmp_path, capsys, args, message):
     assert main(["run", "--out", str(tmp_path / "o"), *args]) == 2
@@ -45,10 +56,10 @@ def test_run_rejects_a_file_as_output_directory(tmp_path, capsys):
 
 
 def test_run_refuses_before_running_when_one_output_cannot_be_written(tmp_path, capsys):
-    (tmp_path / "o" / "energy.png").mkdir(parents=True)
+    (tmp_path / "o" / "idle.png").mkdir(parents=True)
     assert main(["run", "--out", str(tmp_path / "o")]) == 2
     captured = capsys.readouterr()
-    assert "energy.png: is a directory" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "idle.png: is a directory" in captured.err and len(captured.err.strip().splitlines()) == 1
     assert captured.out == "" and not (tmp_path / "o" / "results.json").exists()
 
 

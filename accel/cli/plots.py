@@ -1,10 +1,10 @@
 """The plots the commands write: each function draws one figure into a binary stream as PNG (the commands
 write it through :func:`accel.synth.workspace.write_atomic`)."""
 
-__all__ = ["plot_energy_by_unit", "plot_sweep", "plot_formats", "plot_winograd_accuracy", "plot_pareto"]
+__all__ = ["pyplot", "plot_energy_by_unit", "plot_sweep", "plot_formats", "plot_winograd_accuracy", "plot_pareto"]
 
 
-def _pyplot():
+def pyplot():
     """matplotlib's pyplot on the file-only Agg backend (imported here: it is slow, and only plots need it)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -14,7 +14,7 @@ def _pyplot():
 
 def plot_energy_by_unit(styles, stream, title):
     """Stacked bars: energy of each unit class per gating style, with useful MACs in the labels."""
-    plt = _pyplot()
+    plt = pyplot()
     units = list(dict.fromkeys(u for s in styles.values() for u in s["energy_pj"]["by_unit"]))
     fig, ax = plt.subplots(figsize=(7, 4.2))
     bottoms = [0.0] * len(styles)
@@ -37,7 +37,7 @@ def plot_energy_by_unit(styles, stream, title):
 
 def plot_sweep(sweep, stream):
     """Plot multiplier and array energy per instruction against density, with the ideal line."""
-    plt = _pyplot()
+    plt = pyplot()
     points = sorted(sweep["points"], key=lambda p: p["useful"])
     x = [p["useful"] for p in points]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -64,7 +64,7 @@ def plot_sweep(sweep, stream):
 
 def plot_formats(rows, width, stream):
     """Bits per weight and decompressor tiles per clock of each sparse format against weight density."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (size, rate) = plt.subplots(1, 2, figsize=(10, 4))
     for name in dict.fromkeys(r["format"] for r in rows):
         mine = [r for r in rows if r["format"] == name]
@@ -84,7 +84,7 @@ def plot_formats(rows, width, stream):
 
 def plot_winograd_accuracy(accuracy, stream):
     """Relative RMS error against float64 of every algorithm, point set and precision, per kind of data."""
-    plt = _pyplot()
+    plt = pyplot()
     kinds = list(accuracy)
     labels = list(accuracy[kinds[0]])
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -108,7 +108,7 @@ def plot_winograd_accuracy(accuracy, stream):
 def plot_pareto(networks, stream):
     """Energy against cycles of every configuration of a design-space sweep, one panel per network, the
     Pareto front joined and labelled, the best (lowest-energy bit-exact) configuration circled."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(networks), figsize=(6.5 * len(networks), 4.8), squeeze=False)
     for ax, (network, summary) in zip(axes[0], networks.items()):
         configs = {c["config"]: c for c in summary["configs"]}

@@ -7,5 +7,6 @@
 - :mod:`.studies`: the experiments behind ``accel energy`` (Dally's table, the sparsity check, the array at
   gate level, the density sweep);
 - :mod:`.layers`: the summary of one conv layer's run (counters, energy by block, bit-exactness, accuracy);
+- :mod:`.network`: the energy and figures of a network's run (``accel run``);
 - :mod:`.sweep`: design-space sweeps over a topology's conv layers on Dask, cached on disk (``accel sweep``).
 """

@@ -654,12 +654,12 @@ class Accelerator(wiring.Component):
         row, col, addr = Signal(BOUND_BITS), Signal(2 * BOUND_BITS), Signal(len(reads[0].addr))
         mark = Signal(2 * COUNTER_BITS)                  # D's written when the current row block is complete
         reading, have, element = Signal(), Signal(), Signal(4)
-        fed, out_addr = Signal(COUNTER_BITS), Signal(len(write.addr))
+        fed, out_written, out_addr = Signal(COUNTER_BITS), Signal(COUNTER_BITS), Signal(len(write.addr))
         last_feed = have & unit.i.ready & (element == ELEMENTS - 1)
         read = reading & (written >= mark) & (~have | last_feed)
         with m.If(start):
             m.d.sync += [row.eq(0), col.eq(0), addr.eq(0), mark.eq(per_row), reading.eq(1), have.eq(0),
-                         element.eq(0), fed.eq(0), out_addr.eq(0)]
+                         element.eq(0), fed.eq(0), out_written.eq(0), out_addr.eq(0)]
         with m.Else():
             with m.If(read):
                 m.d.sync += [addr.eq(addr + 1), col.eq(col + 1)]
@@ -671,7 +671,7 @@ class Accelerator(wiring.Component):
             with m.If(have & unit.i.ready):
                 m.d.sync += [element.eq(element + 1), fed.eq(fed + 1)]
             with m.If(unit.o.valid):
-                m.d.sync += out_addr.eq(out_addr + 1)
+                m.d.sync += [out_addr.eq(out_addr + 1), out_written.eq(out_written + 1)]
         for port in reads:
             m.d.comb += [port.addr.eq(addr), port.en.eq(read)]
         m.d.comb += [unit.i.valid.eq(have), unit.o.ready.eq(1),
@@ -679,5 +679,5 @@ class Accelerator(wiring.Component):
         for p, port in enumerate(reads):
             lanes = Array(port.data[32 * e:32 * (e + 1)] for e in range(ELEMENTS))
             m.d.comb += unit.i.payload.m[p].eq(lanes[element])
-        done = ~reading & ~have & (out_addr == fed)
+        done = ~reading & ~have & (out_written == fed)       # (out_addr wraps when the buffer is full)
         return done, {"psum_reads": Mux(read, points, 0), "out_writes": unit.o.valid, "transforms_out": unit.o.valid}

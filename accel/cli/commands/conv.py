@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from ...energy.model import report
+from ...energy.layers import layer_summary
 from ...golden import acw, fp
-from ...golden.winograd import reference_conv
 from ...hw.accelerator import BufferConfig
 from ...sim.conv import ALGORITHMS, FORMATS, check_layer, layer_weights, run_conv
 from ..errors import UserError
@@ -80,16 +79,8 @@ def run(args):
     progress(0, 1)
     result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
     progress(1, 1)
-    y = fp.from_bits(result.y, fp.FP32)
-    save_npz(args.out, y=y)
-    reference = reference_conv(x, w)
-    error = y.astype(np.float64) - reference
-    rms = float(np.sqrt(np.mean(reference ** 2)))
-    summary = {"layer": {"C": x.shape[0], "K": w.shape[0], "H": x.shape[1], "W": x.shape[2]},
-               "algo": args.algo, "format": fmt, **result.as_json(),
-               **report(result.toggles, buffer_bits=buffers.buffer_bits(result.counters)),
-               "accuracy": {"max_abs": float(np.abs(error).max()),
-                            "rel_rms": float(np.sqrt(np.mean(error ** 2)) / rms) if rms else 0.0}}
+    save_npz(args.out, y=fp.from_bits(result.y, fp.FP32))
+    summary = layer_summary(x, w, result, algo=args.algo, fmt=fmt, buffers=buffers)
     print_summary(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary, args.json)
     require_bit_exact(result.bit_exact)
     return 0

@@ -1,71 +1,117 @@
-"""``accel run``: the main job on an embedded default workload (for now sparse HMMA instructions; the digits
-CNN of :mod:`accel.cli.workloads` takes its place once the accelerator runs all its configurations)."""
+"""``accel run``: the main job. The embedded digits CNN classifies its stored test images on the accelerator
+in every configuration (dense baseline without gating, zero gating, each compressed weight format,
+Winograd F(2x2) and F(4x4)), every layer checked bit for bit against golden; a report folder is left."""
 
 import json
 import os
+import shlex
 
-from ...energy.model import report
-from ...golden.gating import Gating
-from ...golden.operands import hmma_operands
-from ...sim.hmma import run_hmma
+from ...energy.network import summary
+from ...golden.network import float32_predictions, load
+from ...hw.accelerator import BufferConfig
+from ...sim.network import BASELINE, CONFIGURATIONS, run_network
 from ...synth.workspace import write_all_atomic
 from ..errors import UserError
 from ..files import check_output_dir
-from ..options import add_backend
-from ..plots import plot_energy_by_unit
+from ..network_report import (best_configuration, plot_cycles_energy, plot_energy_accuracy, plot_idle,
+                              report_markdown)
+from ..options import add_backend, bounded_int
 from ..report import Progress, print_columns, print_json, require_bit_exact
+from ..workloads import DIGITS
 
 NAME = "run"
-HELP = "run the main job on an embedded workload, check it against golden, report cycles and MACs"
+HELP = ("the main job: a pruned CNN classifies handwritten digits on the accelerator in every configuration, "
+        "bit-exact against golden; writes a report folder")
 
-# name -> (description, operand generator arguments)
-WORKLOADS = {
-    "hmma-sparse": ("HMMA instructions at 10% non-zero weights x 30% non-zero activations",
-                    dict(batch=16, weight_density=0.1, act_density=0.3, seed=2018)),
-    "hmma-dense": ("HMMA instructions on dense random operands",
-                   dict(batch=16, weight_density=1.0, act_density=1.0, seed=2018)),
-}
+WORKLOADS = {"digits": (DIGITS, "the digits CNN (scikit-learn's 8x8 digits): two pruned 3x3 conv layers "
+                                "with ReLU, a fully connected classifier")}
 
 #: The files ``accel run`` writes into its --out folder.
-OUTPUTS = ("results.json", "energy.png")
+OUTPUTS = ("results.json", "report.md", "cycles_energy.png", "energy_accuracy.png", "idle.png")
+
+#: Default images: what the Amaranth simulator runs in every configuration in a few minutes
+#: (docs/results.md); --images 64 runs all the stored ones.
+DEFAULT_IMAGES = 8
+
+#: On-chip buffers sized for the digits network (all 64 images' classifier inputs fit the activation buffer).
+DIGITS_BUFFERS = BufferConfig(act_words=1 << 14, weight_tiles=512, psum_tiles=576, v_words=64, out_words=256)
 
 
 def add_arguments(parser):
-    parser.add_argument("--workload", default="hmma-sparse", help=f"one of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--workload", default="digits", help=f"one of: {', '.join(WORKLOADS)} (default digits)")
+    parser.add_argument("--images", type=bounded_int(1, 64), default=DEFAULT_IMAGES,
+                        help=f"how many of the stored test images to classify (default {DEFAULT_IMAGES}, at most 64)")
+    parser.add_argument("--config", nargs="+", choices=list(CONFIGURATIONS), metavar="NAME",
+                        help=f"run only these configurations (default all: {', '.join(CONFIGURATIONS)}); "
+                             f"the baseline always runs")
     add_backend(parser)
     parser.add_argument("--out", metavar="DIR", default="accel-out",
-                        help="where results.json and energy.png go (default: ./accel-out)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+                        help="the report folder: " + ", ".join(OUTPUTS) + " (default: ./accel-out)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
 def _write_json(stream, obj):
     stream.write(json.dumps(obj, indent=2).encode())
 
 
+def _columns(configs):
+    return {name: {"bit_exact": c["bit_exact"], "classes = golden": f"{c['agrees_with_golden']:.0%}",
+                   "classes = float32": f"{c['agrees_with_float32']:.0%}", "accuracy": f"{c['accuracy']:.1%}",
+                   "cycles/inference": round(c["cycles_per_inference"]),
+                   "energy/inference nJ": round(c["energy_per_inference_pj"] / 1e3, 2)}
+            for name, c in configs.items()}
+
+
 def run(args):
     if args.workload not in WORKLOADS:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
     check_output_dir(args.out, files=OUTPUTS)
-    results_path, plot_path = (os.path.join(args.out, name) for name in OUTPUTS)
-    description, generator = WORKLOADS[args.workload]
-    a, b, c = hmma_operands(**generator)
-    styles = {}
-    for gating in Gating:
-        progress = Progress(f"accel run: {args.workload}, gating {gating}, {args.backend}, instructions done")
-        batch = run_hmma(a, b, c, gating=gating, backend=args.backend, progress=progress)
-        styles[str(gating)] = {**batch.counters(), **report(batch.toggles)}
-    result = {"workload": args.workload, "description": description, "backend": args.backend,
-              "bit_exact": all(s["bit_exact"] for s in styles.values()), **styles["hold"], "by_gating": styles}
+    path, description = WORKLOADS[args.workload]
+    model = load(path)
+    if args.images > len(model.images):
+        raise UserError(f"--images {args.images}: the {args.workload} workload stores {len(model.images)} images")
+    names = [BASELINE] + [n for n in (args.config or CONFIGURATIONS) if n != BASELINE]
+    configs = {}
+    for name in names:
+        progress = Progress(f"accel run: {name} ({CONFIGURATIONS[name].description}), {args.backend}, "
+                            f"accelerators simulated")
+        configs[name] = summary(run_network(model, name, images=args.images, backend=args.backend,
+                                            buffers=DIGITS_BUFFERS, progress=progress))
+    best, why = best_configuration(configs, BASELINE)
+    useful = configs.get("hold", configs[BASELINE])
+    base = configs[BASELINE]
+    base_mul = base["energy_pj"]["by_unit"].get("mul", 0.0) / base["macs"]
+    images = model.images[:args.images]
+    result = {
+        "workload": args.workload, "description": description, "images": args.images, "backend": args.backend,
+        "command": shlex.join(["accel", "run", "--images", str(args.images), "--backend", args.backend,
+                               *(["--config", *args.config] if args.config else [])]),
+        "float32_accuracy": float((float32_predictions(images, model) == model.labels[:args.images]).mean()),
+        "bit_exact": all(c["bit_exact"] for c in configs.values()),
+        "baseline": BASELINE, "best": best, "best_why": why,
+        "hold_per_useful_multiply": useful["mul_pj_per_useful_mac"] / base_mul if base_mul else 0.0,
+        "configurations": configs,
+    }
+    best_config = configs[best or BASELINE]
+    result.update({key: best_config[key] for key in ("cycles", "macs", "macs_gated", "toggles", "energy_pj")})
     try:
         os.makedirs(args.out, exist_ok=True)
-        write_all_atomic({results_path: lambda stream: _write_json(stream, result),
-                          plot_path: lambda stream: plot_energy_by_unit(styles, stream, description)})
+        write_all_atomic({os.path.join(args.out, "results.json"): lambda s: _write_json(s, result),
+                          os.path.join(args.out, "report.md"): lambda s: s.write(report_markdown(result).encode()),
+                          os.path.join(args.out, "cycles_energy.png"): lambda s: plot_cycles_energy(result, s),
+                          os.path.join(args.out, "energy_accuracy.png"): lambda s: plot_energy_accuracy(result, s),
+                          os.path.join(args.out, "idle.png"): lambda s: plot_idle(result, s)})
     except OSError as error:
         raise UserError(f"--out {args.out}: cannot write ({error.strerror or error})") from None
     if args.json:
-        print_json(result)
+        print_json({key: value for key, value in result.items() if key != "configurations"}
+                   | {"configurations": {name: {k: c[k] for k in ("cycles", "energy_pj", "bit_exact",
+                                                                   "agrees_with_golden", "agrees_with_float32",
+                                                                   "accuracy")}
+                                         for name, c in configs.items()}})
     else:
-        print_columns(f"accel run: {description} ({args.backend})", styles)
-        print(f"wrote {results_path} and {plot_path}")
+        print_columns(f"accel run: {description}; {args.images} images ({args.backend})", _columns(configs))
+        print(f"best: {best} ({why})")
+        print(f"wrote {', '.join(os.path.join(args.out, name) for name in OUTPUTS)}")
     require_bit_exact(result["bit_exact"])
     return 0

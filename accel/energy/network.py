@@ -1,0 +1,51 @@
+"""Energy and figures of merit of a network run on the accelerator (:class:`accel.sim.network.NetworkRun`):
+the energy of every accelerator it ran on (switching by unit class, clock, buffer accesses), summed, and
+the multiplier energy per useful multiply."""
+
+from .model import energy_pj
+
+__all__ = ["network_energy", "summary"]
+
+
+def network_energy(run):
+    """Energy in pJ of ``run``, by unit class (``mul``, ``add``, ``add16``, ..., ``clock``, ``buffers``),
+    summed over the accelerators it ran on: {"total": pJ, "by_unit": {class: pJ}}."""
+    by_unit = {}
+    for _, toggles, buffer_bits in run.designs:
+        for unit, pj in energy_pj(toggles, buffer_bits=buffer_bits).by_unit.items():
+            by_unit[unit] = by_unit.get(unit, 0.0) + pj
+    return {"total": sum(by_unit.values()), "by_unit": by_unit}
+
+
+def summary(run):
+    """The figures ``accel run`` reports for one configuration: cycles (and ideal), energy in total, per
+    inference and by unit class, MACs (issued, gated, useful), the multiplier energy per useful MAC,
+    agreement of the hardware's classes with golden's, with the float32 model's and with the labels, and
+    every layer's counters."""
+    energy = network_energy(run)
+    toggles = {"total": 0, "by_unit": {}}
+    for _, design_toggles, _ in run.designs:
+        toggles["total"] += design_toggles.total
+        for unit, count in design_toggles.by_unit.items():
+            toggles["by_unit"][unit] = toggles["by_unit"].get(unit, 0) + count
+    images = len(run.predictions)
+    macs = sum(layer.counters["macs"] for layer in run.layers.values())
+    gated = sum(layer.counters["macs_gated"] for layer in run.layers.values())
+    useful = macs - gated
+    return {
+        "description": run.config.description, "algo": run.config.algo, "format": run.config.fmt,
+        "gating": run.config.gating, "backend": run.backend, "images": images, "bit_exact": run.bit_exact,
+        "cycles": run.cycles, "ideal_cycles": sum(layer.ideal_cycles for layer in run.layers.values()),
+        "cycles_per_inference": run.cycles / images,
+        "macs": macs, "macs_gated": gated, "macs_useful": useful, "toggles": toggles,
+        "energy_pj": {"total": energy["total"], "by_unit": energy["by_unit"]},
+        "energy_per_inference_pj": energy["total"] / images,
+        "mul_pj_per_useful_mac": energy["by_unit"].get("mul", 0.0) / useful if useful else 0.0,
+        "agrees_with_golden": float((run.predictions == run.golden_predictions).mean()),
+        "agrees_with_float32": float((run.predictions == run.float32_predictions).mean()),
+        "accuracy": float((run.predictions == run.labels).mean()),
+        "predictions": run.predictions.tolist(),
+        "idle": {name: sum(layer.counters[name] for layer in run.layers.values())
+                 for name in next(iter(run.layers.values())).counters if name.startswith("idle_")},
+        "layers": {name: layer.as_json() for name, layer in run.layers.items()},
+    }
