@@ -1,6 +1,6 @@
 """Shared checks for the FP units and the HMMA array: stimulus with special values, random valid/ready
 back-pressure, a streamed run in the Amaranth simulator and a bit-for-bit comparison with accel.golden;
-and hand-written gate netlists for the gate-level tests.
+the requests a conv sequencer issues; and hand-written gate netlists for the gate-level tests.
 """
 
 import numpy as np
@@ -16,6 +16,31 @@ from accel.hw.hmma import HMMA
 from accel.sim.hmma import instruction_words, result_words_to_d, sparse_instruction_words
 from accel.sim.payload import pack, unpack
 from accel.sim.pysim import run_stream, run_testbench
+
+def sequencer_requests(dut, bounds, limit, take):
+    """Start the conv sequencer ``dut`` on ``bounds`` and collect ``take(request)`` for each request taken,
+    with back-pressure every third clock (a request must hold while not taken); returns (the list, the
+    ``chain_gap`` the sequencer reported)."""
+    got, gap = [], []
+
+    async def testbench(ctx):
+        ctx.set(dut.bounds, bounds)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        gap.append(ctx.get(dut.chain_gap))
+        for cycle in range(limit):
+            ready = cycle % 3 != 1
+            ctx.set(dut.o.ready, ready)
+            if not ctx.get(dut.busy):
+                break
+            if ready and ctx.get(dut.o.valid):
+                got.append(take(ctx.get(dut.o.payload)))
+            await ctx.tick()
+
+    run_testbench(dut, testbench)
+    return got, gap[0]
+
 
 def random_bits(rng, shape, fmt):
     return rng.integers(0, 1 << fmt.width, shape, dtype=np.uint64).astype(fmt.dtype)

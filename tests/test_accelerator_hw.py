@@ -14,15 +14,12 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from accel.golden import fp
 from accel.golden.hmma import gated_mac_count
-from accel.golden.schedule import INNER_ORDERS, direct_gemms, inner_rows
 from accel.golden.operands import sent_operand
-from accel.golden.schedule import TILE, gemm_schedule
 from accel.golden.specials import mix_specials
-from accel.golden.schedule import GemmShape
+from accel.golden.schedule import INNER_ORDERS, TILE, GemmShape, chain_gap, direct_gemms, gemm_schedule, inner_rows
 from accel.golden.winograd import direct_conv, im2col_operands, random_layer, reference_conv, run_gemms
 from accel.hw.accelerator import COUNTERS, Accelerator, BufferConfig
 from accel.hw.config import AcceleratorConfig
@@ -30,6 +27,7 @@ from accel.hw.sequencer import DirectSequencer
 from accel.sim.conv import check_layer, conv_commands, run_conv, run_convs, weight_stream
 from accel.sim.payload import pack, unpack
 from accel.sim.pysim import run_stream
+from hwcheck import sequencer_requests
 
 GATINGS = ["hold", "and", "none"]
 SMALL = BufferConfig(act_words=256, weight_tiles=32, psum_tiles=32)
@@ -108,30 +106,14 @@ def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, widt
                          ins.step == 0, ins.col == 0, tuple(live),
                          tuple(a if ok else None for a, ok in zip(addr, live))))
     dut = DirectSequencer(act_bits=10, weight_bits=8, psum_bits=8, order=order)
-    got = []
 
-    async def testbench(ctx):
-        ctx.set(dut.bounds, {"channels": chans, "filters": filters, "height": height, "width": width,
-                             "kernel": kernel})
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        for cycle in range(3 * len(expected) + 8):
-            ready = cycle % 3 != 1               # back-pressure: the request must hold while not taken
-            ctx.set(dut.o.ready, ready)
-            if not ctx.get(dut.busy):
-                break
-            if ready and ctx.get(dut.o.valid):
-                req = ctx.get(dut.o.payload)
-                live = tuple(bool(req.act_live >> e & 1) for e in range(TILE * TILE))
-                got.append((req.w_addr, req.psum_addr, bool(req.first), bool(req.new_tile), live,
-                            tuple(a if ok else None for a, ok in zip(req.act_addr, live))))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    def take(req):
+        live = tuple(bool(req.act_live >> e & 1) for e in range(TILE * TILE))
+        return (req.w_addr, req.psum_addr, bool(req.first), bool(req.new_tile), live,
+                tuple(a if ok else None for a, ok in zip(req.act_addr, live)))
+    bounds = {"channels": chans, "filters": filters, "height": height, "width": width, "kernel": kernel}
+    got, gap = sequencer_requests(dut, bounds, 3 * len(expected) + 8, take)
+    assert gap == chain_gap(shape)
     assert got == expected
 
 

@@ -1,12 +1,15 @@
-"""A tiny stream component for harness tests: a 2-stage pipelined adder with a zero flag.
-
-Small on purpose (Verilator compiles it in seconds): it has a submodule, registers, named wires and
-back-pressure, which is all the harness and toggle-counting tests need from a design.
+"""Designs the harness and cocotb tests share: a tiny stream component (a 2-stage pipelined adder with a
+zero flag: small on purpose, Verilator compiles it in seconds; it has a submodule, registers, named wires
+and back-pressure, which is all the harness and toggle-counting tests need), and the accelerator point
+the cocotb testbench drives (small buffers, so that it builds quickly).
 """
 
 from amaranth import Elaboratable, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from accel.hw.accelerator import Accelerator, BufferConfig
+from accel.hw.config import AcceleratorConfig
 
 IN_LAYOUT = data.StructLayout({"a": 16, "b": 16, "b_zero": 1})
 OUT_LAYOUT = data.StructLayout({"s": 17})
@@ -64,3 +67,9 @@ def pack_in(a, b, b_zero=0):
 def model(word):
     a, b, z = word & 0xFFFF, (word >> 16) & 0xFFFF, (word >> 32) & 1
     return a if z else a + b
+
+
+def accelerator(fmt, gating):
+    """The accelerator the cocotb testbench drives: direct convolution, ``fmt`` weights, small buffers."""
+    return Accelerator(BufferConfig(array=AcceleratorConfig(gating=gating), weight_format=fmt, act_words=256,
+                                    weight_tiles=32, psum_tiles=32))

@@ -21,6 +21,7 @@ from accel.hw.units import build_unit  # noqa: E402
 from accel.sim import verilator as vl  # noqa: E402
 from accel.synth.export import export_verilog  # noqa: E402
 from accel.synth.workspace import build_root  # noqa: E402
+from designs import accelerator  # noqa: E402
 
 BUILD_ARGS = vl.VERILATOR_FLAGS
 
@@ -99,3 +100,11 @@ def test_decompressor(fmt, gating):
 def test_winograd(kind, m):
     run_testbench(f"winograd_{kind}{m}-none", "tb_winograd", build_unit(f"winograd_{kind}{m}", "none"),
                   {"ACCEL_TB_UNIT": kind, "ACCEL_TB_TILE": str(m), "ACCEL_TB_SEED": "15"}, expect_tests=3)
+
+
+def test_accelerator():
+    # direct convolution with bitmask-compressed weights under hold: the decompressor, the senders and the
+    # sequencer in one design point (a Winograd point takes too long to build on a 2-core machine)
+    run_testbench("accelerator-bitmask-hold", "tb_accelerator", accelerator("bitmask", "hold"),
+                  {"ACCEL_TB_FORMAT": "bitmask", "ACCEL_TB_GATING": "hold", "ACCEL_TB_SEED": "16"},
+                  expect_tests=2)
