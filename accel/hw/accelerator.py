@@ -55,7 +55,7 @@ conv_to_tiles`) is the ``tap_blocks`` inner order, so the sequencer walks that o
 needs a tile the decompressor has not finished waits (``idle_weights``).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from amaranth import *
 from amaranth.lib import data, enum, fifo, stream, wiring
@@ -173,6 +173,10 @@ class BufferConfig:
     @property
     def gating(self):
         return self.array.gating
+
+    def running(self, *, algo, weight_format, gating):
+        """These buffers in an accelerator built for ``algo``, ``weight_format`` weights and ``gating``."""
+        return replace(self, array=self.array.replace(gating=gating), weight_format=weight_format, algo=algo)
 
     @property
     def compressed(self):

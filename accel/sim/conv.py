@@ -217,7 +217,7 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
     buffers = buffers or BufferConfig()
     if not isinstance(buffers, BufferConfig):
         raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
-    buffers = replace(buffers, array=buffers.array.replace(gating=gating), weight_format=fmt, algo=algo)
+    buffers = buffers.running(algo=algo, weight_format=fmt, gating=gating)
     kernels = (3,) if buffers.winograd_m else (3, 1)
     commands, plans, previous = [], [], None
     for x_bits, w_bits in layers:

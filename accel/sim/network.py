@@ -18,7 +18,7 @@ All layers of one accelerator go through one command stream (one simulation), so
 energy are per configuration; cycles and counters are per layer.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,8 +40,7 @@ class Configuration:
     description: str
 
     def buffers(self, base=None):
-        base = base or BufferConfig()
-        return replace(base, array=base.array.replace(gating=self.gating), weight_format=self.fmt, algo=self.algo)
+        return (base or BufferConfig()).running(algo=self.algo, weight_format=self.fmt, gating=self.gating)
 
 
 #: The configurations ``accel run`` compares, the baseline first.
@@ -116,7 +115,7 @@ def _classifier_config(config, w_fc, base):
             return own
         except ValueError:
             pass
-    return replace(own, weight_format="dense", algo="direct")
+    return own.running(algo="direct", weight_format="dense", gating=own.gating)
 
 
 def run_network(model, name, *, images=None, backend="pysim", buffers=None, progress=None):
