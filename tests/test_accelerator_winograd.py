@@ -66,12 +66,12 @@ def test_sequencer_walks_the_winograd_schedule(m, chans, filters, height, width)
     for ins in schedule:
         r, s, cb = ins.row // TILE, ins.step, ins.col // TILE
         live = tuple(s * TILE + kk < chans and ins.col + j < shape.cols for kk in range(TILE) for j in range(TILE))
-        expected.append(((r * inner + s) * shape.gemms + ins.gemm, ins.gemm, s * cols + cb, r * cols + cb, s,
-                         s == 0, cb == 0, live))
+        expected.append(((r * inner + s) * shape.gemms + ins.gemm, (r * inner + s) % 2, ins.gemm, s * cols + cb,
+                         r * cols + cb, s == 0, live))
     dut = WinogradSequencer(m=m, v_bits=8, weight_bits=10, psum_bits=8)
 
     def take(req):
-        return (req.w_addr, req.point, req.v_addr, req.psum_addr, req.step, bool(req.first), bool(req.new_tile),
+        return (req.w_addr, req.w_half, req.point, req.v_addr, req.psum_addr, bool(req.first),
                 tuple(bool(req.live >> e & 1) for e in range(TILE * TILE)))
     bounds = {"channels": chans, "filters": filters, "height": height, "width": width, "kernel": 3}
     got, gap = sequencer_requests(dut, bounds, 3 * len(expected) + 8, take)
@@ -79,14 +79,16 @@ def test_sequencer_walks_the_winograd_schedule(m, chans, filters, height, width)
     assert got == expected
 
 
-def check_counters(run, x, u, m, gating):
+def check_counters(run, x, u, m, gating, compressed):
     """Every counter is what the Winograd schedule and golden say (``u``: the transformed filters as the
-    hardware holds them)."""
+    hardware holds them; ``compressed``: through the decompressed-weight file)."""
     shape, schedule, a_tiles, b_tiles = schedule_tiles(x, u, m)
     rows, cols = shape.blocks(shape.rows), shape.blocks(shape.cols)
     c, n = run.counters, len(schedule)
     chans, height, width = x.shape
     assert c["instructions"] == n == c["psum_writes"] == c["v_reads"] and c["macs"] == 64 * n
+    assert c["weight_file_reads"] == (n if compressed else 0)
+    assert c["weight_file_writes"] == (shape.gemms * rows * shape.blocks(shape.inner) if compressed else 0)
     assert c["macs_gated"] == gated_mac_count(a_tiles, b_tiles, gating)
     assert c["transforms_in"] == chans * shape.cols and c["v_writes"] == shape.gemms * chans * shape.cols
     assert c["transforms_out"] == c["out_writes"] == rows * cols * TILE * TILE
@@ -125,7 +127,7 @@ def test_winograd_conv_is_bit_exact_with_exact_counters(algo, fmt, gating):
     held = u if fmt == "dense" else weight_stream(u, fmt)[1]
     if fmt == "dense" and gating != "hold":     # the same as golden's whole Winograd convolution from w
         assert np.array_equal(run.y, winograd_conv(x, w, m, gating=gating))
-    check_counters(run, x, held, m, gating)
+    check_counters(run, x, held, m, gating, fmt != "dense")
 
 
 def test_winograd_response_back_pressure_changes_nothing_but_the_stream_time():

@@ -11,15 +11,17 @@ Loop orders (one place, walked by golden and by the hardware sequencers), outerm
 - ``DIRECT_LOOPS``: GEMM, chain step, row block, column block (the direct convolution's single GEMM,
   and the classifier's): all row blocks of one step before the next step, so a chain's next step comes
   ``row_blocks × col_blocks`` instructions later, which hides the array's latency on small layers too;
-- ``WINOGRAD_LOOPS``: row block, chain step, GEMM, column block: the (m+2)² Winograd-domain GEMMs of
-  one row block and one input-channel block run back to back, so a step needs the transformed inputs of
-  one channel block only (the input transform runs ahead of the GEMMs) and a row block's results are
-  complete early (the output transform of row block r runs beside the GEMMs of row block r + 1).
+- ``WINOGRAD_LOOPS``: row block, chain step, column block, GEMM: the (m+2)² Winograd-domain GEMMs of one
+  column block run back to back, so an instruction group needs the transformed inputs of one column
+  block of one channel block only (16 input transforms feed (m+2)² ≥ 16 instructions: the input
+  transform keeps up from the first column block on), and a column block's results are complete as soon
+  as its last step's (m+2)² instructions are (its output transform runs beside the next column block's
+  GEMMs). The (m+2)² A tiles of one (row block, chain step) are used in turn across its column blocks.
 
-In both, consecutive instructions share their A tile (weights stay put across the columns) and belong to
-different chains; a chain's next step comes :func:`chain_gap` instructions after its previous one, which
-hides the array's latency when the gap exceeds it. The order of the steps in a chain, and so every
-rounding, is the same in both orders.
+In the direct order consecutive instructions share their A tile (weights stay put across the columns);
+in both, consecutive instructions belong to different chains, and a chain's next step comes
+:func:`chain_gap` instructions after its previous one, which hides the array's latency when the gap
+exceeds it. The order of the steps in a chain, and so every rounding, is the same in both orders.
 """
 
 from dataclasses import dataclass
@@ -63,7 +65,7 @@ class GemmShape:
 
 
 DIRECT_LOOPS = ("gemm", "step", "row", "col")
-WINOGRAD_LOOPS = ("row", "step", "gemm", "col")
+WINOGRAD_LOOPS = ("row", "step", "col", "gemm")
 
 
 def gemm_schedule(shape, loops=DIRECT_LOOPS):

@@ -30,15 +30,18 @@ Winograd (``BufferConfig.algo``): the host loads the transformed filters U = G·
 filter transform) as the weights, tile ``(r·S + s)·P + p`` for row block r, channel block s and point p
 (P = (m+2)²). Three things run at once from RUN on:
 
-- the *input pass* walks (channel, tile), reads the tile's (m+2)×(m+2) patch from the activation buffer
-  (one read port per element), transforms it in a :class:`~accel.hw.winograd.WinogradInput` and writes
-  point p of V into bank p of the transformed-activation buffer, flags included;
-- the :class:`~accel.hw.sequencer.WinogradSequencer` issues the P GEMMs in ``WINOGRAD_LOOPS`` order; an
-  instruction of channel block s waits until the input pass has finished that block (``idle_activations``);
-  B is one word of V bank p, its zero flags the input transform's; C and D live in psum bank p;
-- the *output pass* takes each row block as soon as its last D is written (beside the GEMMs of the next),
-  reads the P banks at once, feeds 16 Winograd-domain tiles to a :class:`~accel.hw.winograd.WinogradOutput`
-  one per clock and writes the m×m output tiles to the output buffer, which STORE reads.
+- the *input pass* walks (channel block, tile, channel), reads the tile's (m+2)×(m+2) patch from the
+  activation buffer (one read port per element), transforms it in a :class:`~accel.hw.winograd.WinogradInput`
+  and writes point p of V into bank p of the transformed-activation buffer, flags included;
+- the :class:`~accel.hw.sequencer.WinogradSequencer` issues the P GEMMs in ``WINOGRAD_LOOPS`` order (the
+  P instructions of a column block back to back); an instruction waits until the input pass has written
+  its V word (4 channels × 4 tiles: ``idle_activations``), so from the first column block on 16 transforms
+  feed P ≥ 16 instructions; B is one word of V bank p, its zero flags the input transform's; C and D live
+  in psum bank p; compressed weights go through a file of two groups of P decompressed tiles;
+- the *output pass* takes each column block as soon as its last step is written (beside the GEMMs of the
+  next), reads the P banks at once, feeds 16 Winograd-domain tiles to a
+  :class:`~accel.hw.winograd.WinogradOutput` one per clock and writes the m×m output tiles to the output
+  buffer, which STORE reads.
 
 Senders: each operand element has a :class:`~accel.hw.operand.ZeroDetector`; under ``hold`` a flagged
 element is never sent (its lines keep the value last sent on them, only ``is_zero`` changes:
@@ -94,10 +97,11 @@ COUNTERS = (
     "cycles", "instructions", "macs", "macs_gated",
     "act_reads", "act_writes", "weight_reads", "weight_writes", "psum_reads", "psum_writes", "stores",
     "v_reads", "v_writes", "out_writes",     # Winograd: transformed activations (tiles; elements), outputs
+    "weight_file_reads", "weight_file_writes",  # Winograd, compressed: the file of decompressed weight tiles
     "transforms_in", "transforms_out",       # Winograd: tiles through the input and the output transform
     "idle_operands",      # no instruction in stage 1 yet: its buffer reads are in flight (first clock of a run)
     "idle_weights",       # the decompressor had not finished the weight tile an instruction needed
-    "idle_activations",   # Winograd: the input transform had not finished the channel block it needed
+    "idle_activations",   # Winograd: the input transform had not finished the column block it needed
     "idle_dependency",    # a chain's previous D not back: the array's latency not hidden
     "idle_output_full",   # the array did not take the instruction (its output was not taken)
     "idle_drain",         # every instruction issued, the last D's still in the array
@@ -233,7 +237,15 @@ class BufferConfig:
                 "psum": self.points * self.psum_bank_tiles * ELEMENTS * fmt_acc}
         if self.winograd_m is not None:
             bits.update(v=self.points * self.v_words * ELEMENTS * (fmt_in + 1), out=self.out_words * self.out_word_bits)
+        if self.weight_file_tiles:
+            bits.update(weight_file=self.weight_file_tiles * ELEMENTS * (fmt_in + 1))
         return bits
+
+    @property
+    def weight_file_tiles(self):
+        """Tiles of the decompressed-weight file (Winograd with compressed weights: two groups of P tiles,
+        the one in use and the next; else none)."""
+        return 2 * self.points if self.winograd_m is not None and self.compressed else 0
 
     def buffer_bits(self, counters):
         """Bits read and written in the on-chip buffers, from a run's access counters."""
@@ -241,7 +253,8 @@ class BufferConfig:
         return ((counters["act_reads"] + counters["act_writes"]) * fmt_in
                 + (counters["weight_reads"] + counters["weight_writes"]) * self.weight_word_bits
                 + (counters["psum_reads"] + counters["psum_writes"]) * ELEMENTS * fmt_acc
-                + counters["v_reads"] * ELEMENTS * (fmt_in + 1) + counters["v_writes"] * (fmt_in + 1)
+                + (counters["v_reads"] + counters["weight_file_reads"] + counters["weight_file_writes"])
+                * ELEMENTS * (fmt_in + 1) + counters["v_writes"] * (fmt_in + 1)
                 + counters["out_writes"] * self.out_word_bits)
 
     def layer_tiles(self, channels, filters, height, width, kernel=3):
@@ -400,18 +413,24 @@ class Accelerator(wiring.Component):
         s1_free = ~s1_valid | array.i.ready
         dep_ok = request.first | (written + d_back + seq.chain_gap > issued)
         transfer = Signal()
-        if buffers.compressed:
-            a_flags, weights_ready, weight_reads = self._decompressed_weights(
-                m, weight_buf, stream_words, seq.start, transfer & request.new_tile, array.i.payload.a)
+        file_counts = {}
+        if not buffers.compressed:
+            a_flags, weight_reads = self._dense_weights(m, weight_buf, request.w_addr, transfer, array.i.payload.a,
+                                                        issue)
+            weights_ok = C(1)
         else:
-            a_flags, weights_ready, weight_reads = self._dense_weights(
-                m, weight_buf, request.w_addr, transfer, array.i.payload.a, issue)
-        weights_ok = ~request.new_tile | weights_ready
+            dec, weight_reads = self._decompressor(m, weight_buf, stream_words, seq.start)
+            if winograd:
+                a_flags, weights_ok, file_counts = self._weight_file(m, dec, request, transfer, seq.start,
+                                                                     array.i.payload.a, issue)
+            else:
+                a_flags, tile_ready = self._held_tile(m, dec, transfer & request.new_tile, array.i.payload.a)
+                weights_ok = ~request.new_tile | tile_ready
         live = request.live if winograd else request.act_live
         point = request.point if winograd else 0
         if winograd:
-            v_banks, steps_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, v_bits)
-            acts_ok = request.step < steps_ready
+            v_banks, words_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, v_bits)
+            acts_ok = request.v_addr < words_ready
         else:
             acts_ok = C(1)
         ok = s1_free & dep_ok & weights_ok & acts_ok
@@ -482,7 +501,7 @@ class Accelerator(wiring.Component):
             "idle_drain": idle & ~s1_valid & ~seq.busy,
         }
         if winograd:
-            increments.update(in_counts, v_reads=transfer, out_writes=out_counts["out_writes"],
+            increments.update(**in_counts, **file_counts, v_reads=transfer, out_writes=out_counts["out_writes"],
                               transforms_out=out_counts["transforms_out"],
                               psum_reads=increments["psum_reads"] + out_counts["psum_reads"])
         for name, counter in counters.items():
@@ -491,17 +510,16 @@ class Accelerator(wiring.Component):
 
     def _dense_weights(self, m, weight_buf, w_addr, transfer, lines, issue):
         """Dense weights: the request's A tile is read with the activations and sent by the A sender.
-        Returns (zero flags, tile ready, buffer reads this clock)."""
+        Returns (zero flags, buffer reads this clock)."""
         port = weight_buf.read_port()
         m.d.comb += [port.addr.eq(w_addr), port.en.eq(transfer)]
         weights = [port.data[16 * e:16 * (e + 1)] for e in range(ELEMENTS)]                 # A[i][kk]
-        return self._send(m, "a", weights, lines, issue), C(1), transfer
+        return self._send(m, "a", weights, lines, issue), transfer
 
-    def _decompressed_weights(self, m, weight_buf, stream_words, start, take, lines):
-        """Compressed weights: the stream's words are read in order into the decompressor from ``start``;
-        ``take`` moves its next tile into the A register (transposed: the decompressor's element
-        ``4kk + j`` is B-layout, rows kk the input channels, columns j the output channels, and is
-        A[j][kk]). Returns (zero flags, a tile ready, buffer reads this clock)."""
+    def _decompressor(self, m, weight_buf, stream_words, start):
+        """Compressed weights: the stream's words are read in order into the decompressor from ``start``.
+        Its tiles are B-layout (element ``4kk + j``: row kk an input channel, column j an output channel,
+        i.e. A[j][kk]: :func:`_transposed`). Returns (the decompressor, buffer reads this clock)."""
         m.submodules.decompressor = dec = Decompressor(format=self._buffers.weight_format, width=STREAM_WIDTH,
                                                        gating=self.gating)
         port = weight_buf.read_port()
@@ -510,8 +528,7 @@ class Accelerator(wiring.Component):
         feed = ~read_valid | dec.i.ready
         read = feed & reading
         m.d.comb += [port.addr.eq(read_addr), port.en.eq(read),
-                     dec.i.valid.eq(read_valid), dec.i.payload.data.eq(port.data), dec.i.payload.last.eq(read_last),
-                     dec.o.ready.eq(take)]
+                     dec.i.valid.eq(read_valid), dec.i.payload.data.eq(port.data), dec.i.payload.last.eq(read_last)]
         with m.If(start):
             m.d.sync += [read_addr.eq(0), reading.eq(1), read_valid.eq(0)]
         with m.Elif(feed):
@@ -520,12 +537,48 @@ class Accelerator(wiring.Component):
                 m.d.sync += read_addr.eq(read_addr + 1)
                 with m.If(read_addr == stream_words - 1):
                     m.d.sync += reading.eq(0)
+        return dec, read
+
+    @staticmethod
+    def _transposed(tile):
+        """A[i][kk] row-major, from a decompressor tile (B-layout)."""
+        return [tile[kk * TILE + i] for i in range(TILE) for kk in range(TILE)]
+
+    def _held_tile(self, m, dec, take, lines):
+        """Direct, compressed weights: ``take`` moves the decompressor's next tile into the A register, held
+        for the column blocks that reuse it; the decompressor is the A sender (its output lines follow the
+        gating style). Returns (zero flags, a tile ready)."""
         tile = Signal(data.ArrayLayout(Flagged(FP16), ELEMENTS))
+        m.d.comb += dec.o.ready.eq(take)
         with m.If(take):
-            m.d.sync += [tile[i * TILE + kk].eq(dec.o.payload[kk * TILE + i])
-                         for i in range(TILE) for kk in range(TILE)]
+            m.d.sync += [held.eq(element) for held, element in zip(tile, self._transposed(dec.o.payload))]
         m.d.comb += [lines[e].eq(tile[e]) for e in range(ELEMENTS)]
-        return [tile[e].is_zero for e in range(ELEMENTS)], dec.o.valid, read
+        return [tile[e].is_zero for e in range(ELEMENTS)], dec.o.valid
+
+    def _weight_file(self, m, dec, request, transfer, start, lines, issue):
+        """Winograd, compressed weights: the walk takes the P tiles of a (row block, step) group in turn for
+        every column block, so the decompressor writes its tiles, in stream order, into a file of two groups
+        (slot ``half·P + point``: the group in use and the next); tile i is written once it is below the
+        group in use's first tile + 2P, so no tile is overwritten before its group is done. An instruction
+        reads its slot in stage 0 and the A sender sends it in stage 1 (the file holds values and flags).
+        Returns (zero flags, the request's tile written, counter increments)."""
+        points = self._buffers.points
+        m.submodules.weight_file = tiles = Memory(shape=data.ArrayLayout(Flagged(FP16), ELEMENTS),
+                                                  depth=self._buffers.weight_file_tiles, init=[])
+        write, read = tiles.write_port(), tiles.read_port()
+        written, slot, half = Signal(COUNTER_BITS), Signal(range(points)), Signal()
+        put = dec.o.valid & (written < request.w_addr - request.point + 2 * points)
+        m.d.comb += [dec.o.ready.eq(put), write.en.eq(put), write.addr.eq(Mux(half, points, 0) + slot),
+                     *[lane.eq(element) for lane, element in zip(write.data, self._transposed(dec.o.payload))],
+                     read.addr.eq(Mux(request.w_half, points, 0) + request.point), read.en.eq(transfer)]
+        with m.If(start):
+            m.d.sync += [written.eq(0), slot.eq(0), half.eq(0)]
+        with m.Elif(put):
+            m.d.sync += [written.eq(written + 1), slot.eq(Mux(slot == points - 1, 0, slot + 1)),
+                         half.eq(half ^ (slot == points - 1))]
+        flags = [read.data[e].is_zero for e in range(ELEMENTS)]
+        a_flags = self._send(m, "a", [read.data[e].value for e in range(ELEMENTS)], lines, issue, zero_flags=flags)
+        return a_flags, request.w_addr < written, {"weight_file_reads": transfer, "weight_file_writes": put}
 
     def _send(self, m, name, values, lines, issue, zero_flags=None):
         """Drive the array's operand ``lines`` (Flagged elements) from ``values`` through the sender of
@@ -563,13 +616,15 @@ class Accelerator(wiring.Component):
         return self._send(m, "b", values, lines, issue, zero_flags=flags)
 
     def _input_pass(self, m, seq, act_buf, v_bits):
-        """Winograd input transform V = Bᵀ·d·B of every (channel c, tile t), c-major, one tile per clock:
-        the n×n patch (n = m + 2; +0 past the layer's edge) is read from the activation buffer, transformed
-        by a :class:`~accel.hw.winograd.WinogradInput`, and point p of the result written to bank p of the
-        transformed-activation buffer, word ``(c // 4)·CB + t // 4``, element ``4·(c % 4) + t % 4`` (B's
-        layout: rows input channels, columns tiles). Starts with the run and runs ahead of the GEMMs, which
-        wait for their channel block (``steps_ready``: blocks of 4 channels completely written).
-        Returns (the banks, steps_ready, done, counter increments)."""
+        """Winograd input transform V = Bᵀ·d·B of every (channel c, tile t), one per clock, in the order the
+        GEMMs need them: channel block, tile, channel within the block (so the 16 transforms of one V word,
+        a column block of a channel block, are consecutive). The n×n patch (n = m + 2; +0 past the layer's
+        edge) is read from the activation buffer, transformed by a :class:`~accel.hw.winograd.WinogradInput`,
+        and point p of the result written to bank p of the transformed-activation buffer, word
+        ``(c // 4)·CB + t // 4``, element ``4·(c % 4) + t % 4`` (B's layout: rows input channels, columns
+        tiles). Starts with the run and runs ahead of the GEMMs, which wait for their word (``words_ready``:
+        the words completely written, in address order). Returns (the banks, words_ready, done, counter
+        increments)."""
         buffers = self._buffers
         mt, points, b = buffers.winograd_m, buffers.points, seq.bounds
         n = mt + 2
@@ -581,69 +636,77 @@ class Accelerator(wiring.Component):
         reads = [act_buf.read_port() for _ in range(points)]
         writes = [bank.write_port(granularity=1) for bank in banks]
         act_bits = len(reads[0].addr)
-        # walker: channel c, tile (ty, tx); base = offset of the patch's top-left element
+        # walker: channel c (c % 4 the innermost count), tile t = (ty, tx); base = offset of the patch's
+        # top-left element, tile_start = base at c % 4 = 0, row_start = tile_start at tx = 0, block_start =
+        # row_start at ty = 0
         chan, ty, tx, tile = Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(2 * BOUND_BITS)
         y0, x0 = Signal(BOUND_BITS + 3), Signal(BOUND_BITS + 3)
-        base, row_start, chan_start, word_base = Signal(act_bits), Signal(act_bits), Signal(act_bits), Signal(v_bits)
+        base, tile_start, row_start, block_start = (Signal(act_bits, name=name) for name in
+                                                    ("base", "tile_start", "row_start", "block_start"))
+        word_base = Signal(v_bits)
         active, rd_valid = Signal(), Signal()
-        rd_live, rd_word, rd_lane, rd_block_done = Signal(points), Signal(v_bits), Signal(4), Signal()
+        rd_live, rd_word, rd_lane, rd_word_done = Signal(points), Signal(v_bits), Signal(4), Signal()
         fire = active & (~rd_valid | unit.i.ready)
         tx_end, ty_end = tx == seq.tiles_w - 1, ty == seq.tiles_h - 1
         group_end = (chan[:2] == 3) | (chan == b.channels - 1)
         plane = b.height * b.width
         with m.If(seq.start):
-            m.d.sync += [chan.eq(0), ty.eq(0), tx.eq(0), tile.eq(0), y0.eq(0), x0.eq(0), base.eq(0), row_start.eq(0),
-                         chan_start.eq(0), word_base.eq(0), active.eq(1)]
+            m.d.sync += [chan.eq(0), ty.eq(0), tx.eq(0), tile.eq(0), y0.eq(0), x0.eq(0), base.eq(0), tile_start.eq(0),
+                         row_start.eq(0), block_start.eq(0), word_base.eq(0), active.eq(1)]
+        with m.Elif(fire & ~group_end):
+            m.d.sync += [chan.eq(chan + 1), base.eq(base + plane)]
         with m.Elif(fire):
-            with m.If(tx_end):
-                m.d.sync += [tx.eq(0), x0.eq(0)]
-                with m.If(ty_end):
-                    m.d.sync += [ty.eq(0), y0.eq(0), tile.eq(0), chan.eq(chan + 1), base.eq(chan_start + plane),
-                                 row_start.eq(chan_start + plane), chan_start.eq(chan_start + plane)]
-                    with m.If(group_end):
-                        m.d.sync += word_base.eq(word_base + seq.col_blocks)
-                    with m.If(chan == b.channels - 1):
-                        m.d.sync += active.eq(0)
-                with m.Else():
-                    m.d.sync += [ty.eq(ty + 1), y0.eq(y0 + mt), tile.eq(tile + 1),
-                                 base.eq(row_start + mt * b.width), row_start.eq(row_start + mt * b.width)]
+            m.d.sync += chan.eq(Cat(C(0, 2), chan[2:]))
+            with m.If(tx_end & ty_end):         # the next channel block
+                next_block = block_start + TILE * plane
+                m.d.sync += [chan.eq(chan + 1), tx.eq(0), x0.eq(0), ty.eq(0), y0.eq(0), tile.eq(0),
+                             base.eq(next_block), tile_start.eq(next_block), row_start.eq(next_block),
+                             block_start.eq(next_block), word_base.eq(word_base + seq.col_blocks)]
+                with m.If(chan == b.channels - 1):
+                    m.d.sync += active.eq(0)
+            with m.Elif(tx_end):
+                next_row = row_start + mt * b.width
+                m.d.sync += [tx.eq(0), x0.eq(0), ty.eq(ty + 1), y0.eq(y0 + mt), tile.eq(tile + 1),
+                             base.eq(next_row), tile_start.eq(next_row), row_start.eq(next_row)]
             with m.Else():
-                m.d.sync += [tx.eq(tx + 1), x0.eq(x0 + mt), tile.eq(tile + 1), base.eq(base + mt)]
+                m.d.sync += [tx.eq(tx + 1), x0.eq(x0 + mt), tile.eq(tile + 1),
+                             base.eq(tile_start + mt), tile_start.eq(tile_start + mt)]
         live = Cat(((y0 + dy < b.height) & (x0 + dx < b.width)) for dy in range(n) for dx in range(n))
         for e, port in enumerate(reads):
             dy, dx = divmod(e, n)
             m.d.comb += [port.addr.eq(base + dy * b.width + dx), port.en.eq(fire & live[e])]
         with m.If(fire):
             m.d.sync += [rd_valid.eq(1), rd_live.eq(live), rd_word.eq(word_base + (tile >> 2)),
-                         rd_lane.eq(Cat(tile[:2], chan[:2])), rd_block_done.eq(tx_end & ty_end & group_end)]
+                         rd_lane.eq(Cat(tile[:2], chan[:2])),
+                         rd_word_done.eq(group_end & ((tile[:2] == 3) | (tx_end & ty_end)))]
         with m.Elif(unit.i.ready):
             m.d.sync += rd_valid.eq(0)
         m.d.comb += unit.i.valid.eq(rd_valid)
         m.d.comb += [unit.i.payload.d[e].eq(Mux(rd_live[e], port.data, 0)) for e, port in enumerate(reads)]
         # where each tile's result goes travels beside the unit; results are never held up
         m.submodules.v_addr_fifo = where = fifo.SyncFIFO(width=v_bits + 5, depth=unit.latency + 2)
-        steps_ready = Signal(BOUND_BITS)
+        words_ready = Signal(v_bits + 1)
         written_in, taken_in = Signal(COUNTER_BITS), Signal(COUNTER_BITS)
-        m.d.comb += [where.w_data.eq(Cat(rd_word, rd_lane, rd_block_done)),
+        m.d.comb += [where.w_data.eq(Cat(rd_word, rd_lane, rd_word_done)),
                      where.w_en.eq(unit.i.valid & unit.i.ready), where.r_en.eq(unit.o.valid), unit.o.ready.eq(1)]
-        word, lane, block_done = where.r_data[:v_bits], where.r_data[v_bits:v_bits + 4], where.r_data[v_bits + 4]
+        word, lane, word_done = where.r_data[:v_bits], where.r_data[v_bits:v_bits + 4], where.r_data[v_bits + 4]
         for p, port in enumerate(writes):
             m.d.comb += [port.addr.eq(word), port.data.eq(Cat(*[unit.o.payload.v[p].as_value()] * ELEMENTS)),
                          port.en.eq(Mux(unit.o.valid, 1 << lane, 0))]
         with m.If(seq.start):
-            m.d.sync += [steps_ready.eq(0), written_in.eq(0), taken_in.eq(0)]
+            m.d.sync += [words_ready.eq(0), written_in.eq(0), taken_in.eq(0)]
         with m.Else():
-            m.d.sync += [steps_ready.eq(steps_ready + (unit.o.valid & block_done)),
+            m.d.sync += [words_ready.eq(words_ready + (unit.o.valid & word_done)),
                          written_in.eq(written_in + unit.o.valid),
                          taken_in.eq(taken_in + (unit.i.valid & unit.i.ready))]
         done = ~active & ~rd_valid & (written_in == taken_in)
         counts = {"act_reads": Mux(fire, sum(live[e] for e in range(points)), 0),
                   "v_writes": Mux(unit.o.valid, points, 0), "transforms_in": unit.o.valid}
-        return banks, steps_ready, done, counts
+        return banks, words_ready, done, counts
 
     def _output_pass(self, m, seq, psum_banks, out_buf, written, start):
-        """Winograd output transform Y = Aᵀ·M·A of every (output channel k, tile t), row block by row
-        block as soon as a row block's D's are all written (beside the GEMMs of the next one): one read
+        """Winograd output transform Y = Aᵀ·M·A of every (output channel k, tile t), column block by column
+        block as soon as a column block's last step is written (beside the GEMMs of the next one): one read
         of the n² psum banks at (r·CB + cb) gives the Winograd-domain values of 16 (k, t) pairs, fed one
         per clock (element e = 4i + j: k = 4r + i, t = 4cb + j) to a :class:`~accel.hw.winograd.WinogradOutput`;
         its m×m tiles go to the output buffer in that order (word ``16·(r·CB + cb) + e``). The next read
@@ -653,22 +716,23 @@ class Accelerator(wiring.Component):
         m.submodules.winograd_out = unit = WinogradOutput(m=buffers.winograd_m)
         reads = [bank.read_port() for bank in psum_banks]
         write = out_buf.write_port()
-        per_row = Signal(2 * COUNTER_BITS)               # instructions of one row block: S·P·CB
-        m.d.comb += per_row.eq(seq.steps * seq.col_blocks * points)
+        # the last step of (r, cb) ends with instruction (r·S + S − 1)·CB·P + (cb + 1)·P − 1 (WINOGRAD_LOOPS)
+        to_last_step = Signal(2 * COUNTER_BITS)          # instructions of all but the last step: (S − 1)·CB·P
+        m.d.comb += to_last_step.eq((seq.steps - 1) * seq.col_blocks * points)
         row, col, addr = Signal(BOUND_BITS), Signal(2 * BOUND_BITS), Signal(len(reads[0].addr))
-        mark = Signal(2 * COUNTER_BITS)                  # D's written when the current row block is complete
+        mark = Signal(2 * COUNTER_BITS)                  # D's written when the current column block is complete
         reading, have, element = Signal(), Signal(), Signal(4)
         fed, out_written, out_addr = Signal(COUNTER_BITS), Signal(COUNTER_BITS), Signal(len(write.addr))
         last_feed = have & unit.i.ready & (element == ELEMENTS - 1)
         read = reading & (written >= mark) & (~have | last_feed)
         with m.If(start):
-            m.d.sync += [row.eq(0), col.eq(0), addr.eq(0), mark.eq(per_row), reading.eq(1), have.eq(0),
+            m.d.sync += [row.eq(0), col.eq(0), addr.eq(0), mark.eq(to_last_step + points), reading.eq(1), have.eq(0),
                          element.eq(0), fed.eq(0), out_written.eq(0), out_addr.eq(0)]
         with m.Else():
             with m.If(read):
-                m.d.sync += [addr.eq(addr + 1), col.eq(col + 1)]
+                m.d.sync += [addr.eq(addr + 1), col.eq(col + 1), mark.eq(mark + points)]
                 with m.If(col == seq.col_blocks - 1):
-                    m.d.sync += [col.eq(0), row.eq(row + 1), mark.eq(mark + per_row)]
+                    m.d.sync += [col.eq(0), row.eq(row + 1), mark.eq(mark + to_last_step + points)]
                     with m.If(row == seq.row_blocks - 1):
                         m.d.sync += reading.eq(0)
             m.d.sync += have.eq(read | (have & ~last_feed))

@@ -200,32 +200,34 @@ class DirectSequencer(wiring.Component):
 
 
 def winograd_request_layout(v_bits, weight_bits, psum_bits, points):
-    """Payload of one Winograd-domain instruction: the weight tile, the transformed-activation tile
+    """Payload of one Winograd-domain instruction: the weight tile ``w_addr`` (``w_half``: the parity of its
+    (row block, step) group, for a file that holds two groups of tiles), the transformed-activation tile
     (``v_addr`` in bank ``point``), the M tile ``psum_addr`` (in bank ``point``) its chain goes through,
     ``live`` (GEMM padding: channel ≥ C or tile ≥ T is a +0), ``step`` (the input-channel block it needs
-    transformed), ``first`` and ``new_tile`` as in :func:`request_layout`."""
+    transformed) and ``first`` as in :func:`request_layout`."""
     return data.StructLayout({
         "w_addr": weight_bits,
+        "w_half": 1,
         "point": range(points),
         "v_addr": v_bits,
         "live": TILE * TILE,
         "psum_addr": psum_bits,
         "step": BOUND_BITS,
         "first": 1,
-        "new_tile": 1,
     })
 
 
 class WinogradSequencer(wiring.Component):
     """Instructions of a Winograd F(m×m, 3×3) convolution, one per clock while ``o`` is taken, in
     :data:`accel.golden.schedule.WINOGRAD_LOOPS` order: row block r (4 output channels), step s (4 input
-    channels), point p (one of the (m+2)² Winograd-domain GEMMs), column block cb (4 tiles).
+    channels), column block cb (4 tiles), point p (one of the (m+2)² Winograd-domain GEMMs).
 
-    Addresses, all by increments: the weight tile ``(r·S + s)·P + p`` (the walk order), the transformed
-    activations ``s·CB + cb`` in bank p, the M tile ``r·CB + cb`` in bank p. ``start``, ``busy`` as in
-    :class:`DirectSequencer`; the layer's tiling (``tiles_h × tiles_w`` tiles of m×m outputs, ``tiles`` in
-    all, ``col_blocks`` = ⌈tiles / 4⌉, ``steps`` = ⌈C / 4⌉, ``row_blocks`` = ⌈K / 4⌉) is an output for the
-    transform passes; ``chain_gap`` = P·CB.
+    Addresses, all by increments: the weight tile ``(r·S + s)·P + p`` (the P tiles of a (row block, step)
+    group are taken in turn for each column block), the transformed activations ``s·CB + cb`` in bank p,
+    the M tile ``r·CB + cb`` in bank p. ``start``, ``busy`` as in :class:`DirectSequencer`; the layer's
+    tiling (``tiles_h × tiles_w`` tiles of m×m outputs, ``tiles`` in all, ``col_blocks`` = ⌈tiles / 4⌉,
+    ``steps`` = ⌈C / 4⌉, ``row_blocks`` = ⌈K / 4⌉) is an output for the transform passes; ``chain_gap`` =
+    CB·P.
     """
 
     def __init__(self, *, m, v_bits, weight_bits, psum_bits):
@@ -264,17 +266,17 @@ class WinogradSequencer(wiring.Component):
         ]
         row, step, point, col = Signal(BOUND_BITS), Signal(BOUND_BITS), Signal(range(points)), Signal(2 * BOUND_BITS)
         v_bits, weight_bits, psum_bits = self._bits
-        w_addr, v_base, row_base = Signal(weight_bits), Signal(v_bits), Signal(psum_bits)
+        w_base, w_half, v_base, row_base = Signal(weight_bits), Signal(), Signal(v_bits), Signal(psum_bits)
         busy = Signal()
         fire = self.o.valid & self.o.ready
         with m.If(self.start):
-            m.d.sync += [row.eq(0), step.eq(0), point.eq(0), col.eq(0), w_addr.eq(0), v_base.eq(0), row_base.eq(0),
-                         busy.eq(1)]
+            m.d.sync += [row.eq(0), step.eq(0), point.eq(0), col.eq(0), w_base.eq(0), w_half.eq(0), v_base.eq(0),
+                         row_base.eq(0), busy.eq(1)]
         with m.Elif(fire):
-            with m.If(col == cols - 1):
-                m.d.sync += [col.eq(0), w_addr.eq(w_addr + 1)]
-                with m.If(point == points - 1):
-                    m.d.sync += point.eq(0)
+            with m.If(point == points - 1):
+                m.d.sync += point.eq(0)
+                with m.If(col == cols - 1):         # the next (row block, step) group of weight tiles
+                    m.d.sync += [col.eq(0), w_base.eq(w_base + points), w_half.eq(~w_half)]
                     with m.If(step == self.steps - 1):
                         m.d.sync += [step.eq(0), v_base.eq(0), row.eq(row + 1), row_base.eq(row_base + cols)]
                         with m.If(row == self.row_blocks - 1):
@@ -282,15 +284,15 @@ class WinogradSequencer(wiring.Component):
                     with m.Else():
                         m.d.sync += [step.eq(step + 1), v_base.eq(v_base + cols)]
                 with m.Else():
-                    m.d.sync += point.eq(point + 1)
+                    m.d.sync += col.eq(col + 1)
             with m.Else():
-                m.d.sync += col.eq(col + 1)
+                m.d.sync += point.eq(point + 1)
 
         request = self.o.payload
         m.d.comb += [self.o.valid.eq(busy), self.busy.eq(busy),
-                     request.w_addr.eq(w_addr), request.point.eq(point), request.v_addr.eq(v_base + col),
-                     request.psum_addr.eq(row_base + col), request.step.eq(step),
-                     request.first.eq(step == 0), request.new_tile.eq(col == 0)]
+                     request.w_addr.eq(w_base + point), request.w_half.eq(w_half), request.point.eq(point),
+                     request.v_addr.eq(v_base + col), request.psum_addr.eq(row_base + col), request.step.eq(step),
+                     request.first.eq(step == 0)]
         for kk in range(TILE):
             for j in range(TILE):
                 m.d.comb += request.live[kk * TILE + j].eq((Cat(C(kk, 2), step) < b.channels)
