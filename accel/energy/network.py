@@ -2,9 +2,10 @@
 the energy of every accelerator it ran on (switching by unit class, clock, buffer accesses), summed, and
 the multiplier energy per useful multiply."""
 
+from ..sim.network import run_network
 from .model import energy_pj
 
-__all__ = ["network_energy", "summary"]
+__all__ = ["network_energy", "summary", "configuration_summary"]
 
 
 def network_energy(run):
@@ -49,3 +50,9 @@ def summary(run):
                  for name in next(iter(run.layers.values())).counters if name.startswith("idle_")},
         "layers": {name: layer.as_json() for name, layer in run.layers.items()},
     }
+
+
+def configuration_summary(model, name, *, images, backend, buffers, progress=None):
+    """:func:`summary` of ``model`` run in configuration ``name`` (:func:`~accel.sim.network.run_network`):
+    one task of ``accel run``, small enough to send back from a worker process."""
+    return summary(run_network(model, name, images=images, backend=backend, buffers=buffers, progress=progress))

@@ -6,7 +6,8 @@ import json
 import os
 import shlex
 
-from ...energy.network import summary
+from ...energy.network import configuration_summary
+from ...energy.sweep import open_client
 from ...golden.network import float32_predictions, load
 from ...hw.accelerator import BufferConfig
 from ...sim.network import BASELINE, CONFIGURATIONS, run_network
@@ -45,6 +46,9 @@ def add_arguments(parser):
                         help=f"run only these configurations (default all: {', '.join(CONFIGURATIONS)}); "
                              f"the baseline always runs")
     add_backend(parser)
+    parser.add_argument("--workers", type=bounded_int(1, 64), metavar="N",
+                        help="configurations run at once, in as many worker processes on a local Dask cluster "
+                             "(default: one per CPU; 1 runs them one after the other in this process)")
     parser.add_argument("--out", metavar="DIR", default="accel-out",
                         help="the report folder: " + ", ".join(OUTPUTS) + " (default: ./accel-out)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -62,6 +66,36 @@ def _columns(configs):
             for name, c in configs.items()}
 
 
+def _run_configurations(model, names, images, backend, workers):
+    """{name: summary} of every configuration in ``names``: one after the other here (``workers`` = 1, with
+    progress per accelerator), or as tasks on a local Dask cluster of ``workers`` processes, the slowest
+    configurations first (a line as each finishes)."""
+    task = dict(images=images, backend=backend, buffers=DIGITS_BUFFERS)
+    if workers == 1:
+        return {name: configuration_summary(model, name, **task, progress=Progress(
+                    f"accel run: {name} ({CONFIGURATIONS[name].description}), {backend}, accelerators simulated"))
+                for name in names}
+    from dask.distributed import as_completed     # here: slow to import, and only a parallel run needs it
+    progress = Progress(f"accel run: {len(names)} configurations on {workers} workers ({backend}), finished",
+                        interval=0)
+    done = {}
+    with open_client(workers) as client:
+        futures = {client.submit(configuration_summary, model, name, **task, key=f"accel-run-{name}",
+                                 pure=False): name for name in sorted(names, key=_expected_time, reverse=True)}
+        progress(0, len(names))
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            progress(len(done), len(names))
+    return {name: done[name] for name in names}
+
+
+def _expected_time(name):
+    """Rough simulation time of a configuration, for the order the tasks start in: the Winograd units and
+    the decompressor make the largest designs."""
+    config = CONFIGURATIONS[name]
+    return (config.algo == "winograd4", config.algo != "direct", config.fmt != "dense")
+
+
 def run(args):
     if args.workload not in WORKLOADS:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join(WORKLOADS)}")
@@ -71,12 +105,8 @@ def run(args):
     if args.images > len(model.images):
         raise UserError(f"--images {args.images}: the {args.workload} workload stores {len(model.images)} images")
     names = [BASELINE] + [n for n in (args.config or CONFIGURATIONS) if n != BASELINE]
-    configs = {}
-    for name in names:
-        progress = Progress(f"accel run: {name} ({CONFIGURATIONS[name].description}), {args.backend}, "
-                            f"accelerators simulated")
-        configs[name] = summary(run_network(model, name, images=args.images, backend=args.backend,
-                                            buffers=DIGITS_BUFFERS, progress=progress))
+    workers = min(args.workers or os.cpu_count() or 1, len(names))
+    configs = _run_configurations(model, names, args.images, args.backend, workers)
     best, why = best_configuration(configs, BASELINE)
     useful = configs.get("hold", configs[BASELINE])
     base = configs[BASELINE]
