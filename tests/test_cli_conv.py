@@ -27,6 +27,15 @@ def conv(tmp_path, capsys, *extra):
     return code, out, err.strip()
 
 
+def check_energy_by_block(energy, present, absent):
+    """By block adds up to the total (each figure rounded to 0.001 pJ); the blocks a design has are charged,
+    those it lacks are absent."""
+    by_block = energy["by_block"]
+    assert sum(by_block.values()) == pytest.approx(energy["total"], abs=1e-3 * len(by_block))
+    assert all(by_block[block] > 0 for block in present) and not set(absent) & set(by_block)
+    assert by_block["clock"] == pytest.approx(energy["by_unit"]["clock"], abs=1e-3)
+
+
 def test_conv_runs_a_layer_bit_exact_and_reports_the_contract_keys(tmp_path, capsys):
     arrays = layer(tmp_path / "layer.npz")
     code, out, err = conv(tmp_path, capsys, "--json")
@@ -36,6 +45,8 @@ def test_conv_runs_a_layer_bit_exact_and_reports_the_contract_keys(tmp_path, cap
                 "offchip_bytes"):
         assert key in report
     assert report["bit_exact"] is True and report["energy_pj"]["by_unit"]["buffers"] > 0
+    check_energy_by_block(report["energy_pj"], ["array_multipliers", "array_adders", "buffer_act", "buffer_psum"],
+                          ["decompressor", "input_transform", "output_transform", "buffer_v"])
     y = np.load(tmp_path / "res.npz")["y"]
     x_bits, w_bits = fp.to_bits(arrays["x"], fp.FP16), fp.to_bits(arrays["w"], fp.FP16)
     assert y.dtype == np.float32 and y.shape == (3, 3, 4)
@@ -49,6 +60,8 @@ def test_conv_runs_winograd_bit_exact_against_golden(tmp_path, capsys):
     report = json.loads(out)
     assert report["algo"] == "winograd2" and report["bit_exact"] is True
     assert report["counters"]["transforms_in"] == 2 * 3 * 2 and report["accuracy"]["max_abs"] < 1e-2
+    check_energy_by_block(report["energy_pj"], ["input_transform", "output_transform", "array_multipliers",
+                                                "buffer_v", "buffer_out"], ["decompressor", "buffer_weight_file"])
     y = np.load(tmp_path / "res.npz")["y"]
     x_bits, w_bits = fp.to_bits(arrays["x"], fp.FP16), fp.to_bits(arrays["w"], fp.FP16)
     assert np.array_equal(fp.to_bits(y, fp.FP32), winograd_conv(x_bits, w_bits, 2, gating="and"))
@@ -64,6 +77,7 @@ def test_conv_takes_compressed_weights_from_an_acw_file(tmp_path, capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["format"] == "rle" and report["bit_exact"] is True
+    check_energy_by_block(report["energy_pj"], ["decompressor", "buffer_weight"], ["input_transform"])
 
 
 @pytest.mark.parametrize("overrides, extra, message", [

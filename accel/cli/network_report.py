@@ -25,8 +25,8 @@ def best_configuration(configs, baseline):
     return name, why
 
 
-def _units(configs):
-    return list(dict.fromkeys(u for c in configs.values() for u in c["energy_pj"]["by_unit"]))
+def _blocks(configs):
+    return list(dict.fromkeys(b for c in configs.values() for b in c["energy_pj"]["by_block"]))
 
 
 def report_markdown(result):
@@ -48,12 +48,11 @@ def report_markdown(result):
                      f"{c['energy_per_inference_pj'] / 1e3:,.2f} | {c['macs_useful'] / max(c['macs'], 1):.1%} |")
     best = result["best"]
     lines += ["", f"**Best configuration: {best or 'none'}** — {result['best_why']}.", ""]
-    units = _units(configs)
-    lines += ["Energy per inference by block (nJ; switching by unit class, register clock, buffer accesses):", "",
-              "| block | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
-    for unit in units:
-        lines.append(f"| {unit} | " + " | ".join(f"{c['energy_pj']['by_unit'].get(unit, 0.0) / images / 1e3:,.3f}"
-                                                 for c in configs.values()) + " |")
+    lines += ["Energy per inference by block (nJ; switching of each block, register clock, each buffer's "
+              "accesses):", "", "| block | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
+    for block in _blocks(configs):
+        lines.append(f"| {block} | " + " | ".join(f"{c['energy_pj']['by_block'].get(block, 0.0) / images / 1e3:,.3f}"
+                                                  for c in configs.values()) + " |")
     ratio = result["hold_per_useful_multiply"]
     lines += ["", f"Multiplier energy follows the useful multiplies: with `hold` a useful multiply costs "
               f"{ratio:.2f}x the {baseline}'s multiply (multiplier energy per useful MAC under `hold` over "
@@ -91,9 +90,9 @@ def plot_cycles_energy(result, stream):
     left.set_title("cycles by layer", fontsize=10)
     left.legend(fontsize=8)
     bottoms = [0.0] * len(names)
-    for unit in _units(configs):
-        heights = [configs[n]["energy_pj"]["by_unit"].get(unit, 0.0) / images / 1e3 for n in names]
-        right.bar(names, heights, bottom=bottoms, label=unit)
+    for index, block in enumerate(_blocks(configs)):
+        heights = [configs[n]["energy_pj"]["by_block"].get(block, 0.0) / images / 1e3 for n in names]
+        right.bar(names, heights, bottom=bottoms, label=block, color=plt.cm.tab20(index % 20))
         bottoms = [b + h for b, h in zip(bottoms, heights)]
     right.set_ylabel("energy per inference (nJ)")
     right.set_title("energy by block", fontsize=10)

@@ -3,19 +3,23 @@ the energy of every accelerator it ran on (switching by unit class, clock, buffe
 the multiplier energy per useful multiply."""
 
 from ..sim.network import run_network
+from .layers import energy_by_block
 from .model import energy_pj
 
 __all__ = ["network_energy", "summary", "configuration_summary"]
 
 
 def network_energy(run):
-    """Energy in pJ of ``run``, by unit class (``mul``, ``add``, ``add16``, ..., ``clock``, ``buffers``),
-    summed over the accelerators it ran on: {"total": pJ, "by_unit": {class: pJ}}."""
-    by_unit = {}
+    """Energy in pJ of ``run``, by unit class (``mul``, ``add``, ``add16``, ..., ``clock``, ``buffers``) and by
+    block (:func:`~accel.energy.layers.energy_by_block`), summed over the accelerators it ran on:
+    {"total": pJ, "by_unit": {class: pJ}, "by_block": {block: pJ}}."""
+    by_unit, by_block = {}, {}
     for _, toggles, buffer_bits in run.designs:
-        for unit, pj in energy_pj(toggles, buffer_bits=buffer_bits).by_unit.items():
+        for unit, pj in energy_pj(toggles, buffer_bits=sum(buffer_bits.values())).by_unit.items():
             by_unit[unit] = by_unit.get(unit, 0.0) + pj
-    return {"total": sum(by_unit.values()), "by_unit": by_unit}
+        for block, pj in energy_by_block(toggles, buffer_bits).items():
+            by_block[block] = by_block.get(block, 0.0) + pj
+    return {"total": sum(by_unit.values()), "by_unit": by_unit, "by_block": by_block}
 
 
 def summary(run):
@@ -39,7 +43,7 @@ def summary(run):
         "cycles": run.cycles, "ideal_cycles": sum(layer.ideal_cycles for layer in run.layers.values()),
         "cycles_per_inference": run.cycles / images,
         "macs": macs, "macs_gated": gated, "macs_useful": useful, "toggles": toggles,
-        "energy_pj": {"total": energy["total"], "by_unit": energy["by_unit"]},
+        "energy_pj": energy,
         "energy_per_inference_pj": energy["total"] / images,
         "mul_pj_per_useful_mac": energy["by_unit"].get("mul", 0.0) / useful if useful else 0.0,
         "agrees_with_golden": float((run.predictions == run.golden_predictions).mean()),

@@ -247,15 +247,24 @@ class BufferConfig:
         the one in use and the next; else none)."""
         return 2 * self.points if self.winograd_m is not None and self.compressed else 0
 
+    def buffer_bits_by_buffer(self, counters):
+        """Bits read and written in each on-chip buffer (the keys of :attr:`sram_bits`), from a run's access
+        counters (Winograd: STORE reads the output buffer, else the psum buffer)."""
+        fmt_in, fmt_acc = self.array.fmt_in.width, self.array.fmt_acc.width
+        flagged_tile = ELEMENTS * (fmt_in + 1)
+        bits = {"act": (counters["act_reads"] + counters["act_writes"]) * fmt_in,
+                "weight": (counters["weight_reads"] + counters["weight_writes"]) * self.weight_word_bits,
+                "psum": (counters["psum_reads"] + counters["psum_writes"]) * ELEMENTS * fmt_acc}
+        if self.winograd_m is not None:
+            bits.update(v=counters["v_reads"] * flagged_tile + counters["v_writes"] * (fmt_in + 1),
+                        out=(counters["out_writes"] + counters["stores"]) * self.out_word_bits)
+        if self.weight_file_tiles:
+            bits.update(weight_file=(counters["weight_file_reads"] + counters["weight_file_writes"]) * flagged_tile)
+        return bits
+
     def buffer_bits(self, counters):
         """Bits read and written in the on-chip buffers, from a run's access counters."""
-        fmt_in, fmt_acc = self.array.fmt_in.width, self.array.fmt_acc.width
-        return ((counters["act_reads"] + counters["act_writes"]) * fmt_in
-                + (counters["weight_reads"] + counters["weight_writes"]) * self.weight_word_bits
-                + (counters["psum_reads"] + counters["psum_writes"]) * ELEMENTS * fmt_acc
-                + (counters["v_reads"] + counters["weight_file_reads"] + counters["weight_file_writes"])
-                * ELEMENTS * (fmt_in + 1) + counters["v_writes"] * (fmt_in + 1)
-                + counters["out_writes"] * self.out_word_bits)
+        return sum(self.buffer_bits_by_buffer(counters).values())
 
     def layer_tiles(self, channels, filters, height, width, kernel=3):
         """(row_blocks, inner_blocks, col_blocks) of a conv layer with ``kernel``×``kernel`` filters (3, or 1:

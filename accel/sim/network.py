@@ -79,7 +79,7 @@ class LayerResult:
 class NetworkRun:
     """A network in one configuration: ``layers`` (name → :class:`LayerResult`, in order, the classifier
     last as ``fc``), ``designs`` (the accelerators it ran on: (:class:`BufferConfig`, toggles, buffer
-    bits)), the hardware's ``predictions``, golden's (same configuration) and the float32 model's."""
+    bits by buffer)), the hardware's ``predictions``, golden's (same configuration) and the float32 model's."""
 
     name: str
     config: Configuration
@@ -155,7 +155,8 @@ def run_network(model, name, *, images=None, backend="pysim", buffers=None, prog
         runs, toggles = run_convs(group, algo=design.algo, fmt=design.weight_format, gating=design.gating,
                                   backend=backend, buffers=design)
         results.append(runs)
-        designs.append((design, toggles, sum(design.buffer_bits(run.counters) for run in runs)))
+        by_buffer = [design.buffer_bits_by_buffer(run.counters) for run in runs]
+        designs.append((design, toggles, {name: sum(bits[name] for bits in by_buffer) for name in by_buffer[0]}))
     if progress:
         progress(len(groups), len(groups))
     layers = {}

@@ -173,8 +173,10 @@ def signal_table(design, *, top_class=None):
 class Toggles:
     """Counted toggles: ``total``, by unit class (``by_unit``), by unit instance path (``by_instance``),
     by signal full name (``by_signal``), the part of ``by_unit`` on signals that are only wiring of others
-    (``copies_by_unit``, see :class:`SignalInfo`), plus the ``samples`` taken and register bits (``reg_bits``, by class
-    in ``reg_bits_by_unit``) for clock energy. ``per_bit`` maps full names to per-bit count lists (LSB first)
+    (``copies_by_unit``, see :class:`SignalInfo`), the charged toggles (copies left out) by top-level block (the
+    first instance below the top, ``top`` for the top's own signals) and class (``charged_by_block``:
+    ``{block: {class: count}}``), plus the ``samples`` taken and register bits (``reg_bits``, by class in
+    ``reg_bits_by_unit``) for clock energy. ``per_bit`` maps full names to per-bit count lists (LSB first)
     when counting was asked to keep them."""
 
     total: int = 0
@@ -185,6 +187,7 @@ class Toggles:
     copies_by_unit: dict = field(default_factory=dict)
     reg_bits: int = 0
     reg_bits_by_unit: dict = field(default_factory=dict)
+    charged_by_block: dict = field(default_factory=dict)
     per_bit: dict = None
 
     def as_json(self):
@@ -310,6 +313,9 @@ class ToggleCounter:
             t.by_signal[s.full_name] = n
             if s.is_copy:
                 t.copies_by_unit[s.cls] = t.copies_by_unit.get(s.cls, 0) + n
+            else:
+                block = t.charged_by_block.setdefault(s.path[0] if s.path else "top", {})
+                block[s.cls] = block.get(s.cls, 0) + n
             if s.is_reg:
                 t.reg_bits += s.width
                 t.reg_bits_by_unit[s.cls] = t.reg_bits_by_unit.get(s.cls, 0) + s.width
