@@ -15,3 +15,8 @@ def backend(name):
 
 def run_stream(name, dut, words, **options):
     return backend(name).run_stream(dut, words, **options)
+
+
+def check_waveform(name, waveform):
+    """ValueError unless backend ``name`` writes the kind of ``waveform`` (a :class:`~accel.sim.waveform.Waveform`)."""
+    waveform.check_kind(backend(name).WAVEFORM_KINDS, name)
