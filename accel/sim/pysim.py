@@ -31,13 +31,14 @@ def run_testbench(dut, testbench, waveform=None):
     ``waveform``: a :class:`~accel.sim.waveform.Waveform` (VCD) to write, every signal and memory of the
     design named by its hierarchy. Amaranth records from time 0 on; :class:`~accel.sim.waveform.VcdWindow`
     keeps the window's cycles of what it writes."""
+    if waveform is not None:
+        waveform.check_kind(WAVEFORM_KINDS, "pysim")
     sim = Simulator(dut)
     sim.add_clock(PERIOD_NS * 1e-9)
     sim.add_testbench(testbench)
     if waveform is None:
         sim.run()
         return
-    waveform.check_kind(WAVEFORM_KINDS, "pysim")
     period = PERIOD_NS * 1_000_000                          # Amaranth's VCD time unit is the femtosecond
     window = VcdWindow(open(waveform.path, "w"), max(0, waveform.start * period - period // 2),
                        waveform.stop * period - period // 2)

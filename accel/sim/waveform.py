@@ -33,7 +33,8 @@ class Waveform:
     def __post_init__(self):
         suffix = os.path.splitext(os.fspath(self.path))[1].lower()
         if suffix not in KINDS:
-            raise ValueError(f"{self.path}: a waveform file name ends in .vcd or .fst, not {suffix or 'nothing'!r}")
+            raise ValueError(f"{self.path}: a waveform file name ends in .vcd or .fst"
+                             + (f", not {suffix!r}" if suffix else ""))
         for name in ("start", "stop"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"the waveform's {name} cycle must be an integer ≥ 0, not {getattr(self, name)!r}")
@@ -102,7 +103,7 @@ class VcdWindow:
 
     def _open_window(self):
         self._file.write(f"#{self._start}\n$dumpvars\n")
-        self._file.writelines(line + "\n" for line in self._before.values())
+        self._file.write("".join(line + "\n" for line in self._before.values()))
         self._file.write("$end\n")
         self._before.clear()
         self._state = "inside"
