@@ -6,6 +6,7 @@ import errno
 import json
 import os
 
+import numpy as np
 import pytest
 
 from accel.cli.main import main
@@ -19,11 +20,9 @@ PERIOD_FS = 10 ** 9     # one clock (1 µs) in the VCD's femtoseconds
 
 def parse_vcd(path):
     """A VCD file read independently of its writer: (timescale, {dotted hierarchical name: id}, time stamps,
-    {id: [(time, value), ...]}, ids given in a $dumpvars section). Scalar values as "0"/"1", vectors as
-    their digits."""
+    {id: [(time, value), ...]}). Scalar values as "0"/"1", vectors as their digits."""
     tokens = iter(open(path).read().split())
-    scopes, names, stamps, changes, dumped, timescale = [], {}, [], {}, set(), None
-    time, in_dumpvars = None, False
+    scopes, names, stamps, changes, timescale, time = [], {}, [], {}, None, None
     for token in tokens:
         if token == "$timescale":
             timescale = " ".join(iter(lambda: next(tokens), "$end"))
@@ -33,17 +32,13 @@ def parse_vcd(path):
         elif token == "$upscope":
             scopes.pop()
         elif token == "$var":
-            _kind, _size, ident, name = (next(tokens) for _ in range(4))
+            _kind, _size, ident, name, *_range = iter(lambda: next(tokens), "$end")
             names[".".join(scopes + [name])] = ident
         elif token in ("$comment", "$date", "$version"):
             for _ in iter(lambda: next(tokens), "$end"):
                 pass
-        elif token == "$dumpvars":
-            in_dumpvars = True
-        elif token == "$end":
-            in_dumpvars = False
         elif token.startswith("$"):
-            continue
+            continue            # $dumpvars and its $end
         elif token.startswith("#"):
             time = int(token[1:])
             assert not stamps or time > stamps[-1], f"time stamps out of order: {time} after {stamps[-1]}"
@@ -55,9 +50,12 @@ def parse_vcd(path):
                 value, ident = token[0], token[1:]
             assert time is not None, f"a value change before the first time stamp: {token}"
             changes.setdefault(ident, []).append((time, value))
-            if in_dumpvars:
-                dumped.add(ident)
-    return timescale, names, stamps, changes, dumped
+    return timescale, names, stamps, changes
+
+
+def every_value_at(changes, names, time):
+    """Whether each signal's first value comes at ``time`` (the window's start: the state it opens with)."""
+    return all(ident in changes and changes[ident][0][0] == time for ident in names.values())
 
 
 def value_at(changes, ident, time):
@@ -76,19 +74,45 @@ def test_hmma_vcd_holds_the_window_cycles_at_their_times(tmp_path, capsys):
     report = json.loads(out)
     assert report["bit_exact"] and report["cycles"] == 14
     assert report["waveform"] == {"file": str(tmp_path / "w.vcd"), "start": 4, "stop": 10}
-    timescale, names, stamps, changes, dumped = parse_vcd(tmp_path / "w.vcd")
+    timescale, names, stamps, changes = parse_vcd(tmp_path / "w.vcd")
     assert timescale == "1 fs"
     valid, ready = names["bench.top.i__valid"], names["bench.top.i__ready"]
     out_valid, clk = names["bench.top.o__valid"], names["bench.top.clk"]
     assert any(name.startswith("bench.top.mul_") for name in names)        # the array's multipliers
     start, stop = 4 * PERIOD_FS - PERIOD_FS // 2, 10 * PERIOD_FS - PERIOD_FS // 2
-    assert stamps[0] == start and stamps[-1] == stop and set(names.values()) <= dumped
+    assert stamps[0] == start and stamps[-1] == stop and every_value_at(changes, names, start)
     assert stamps == list(range(start, stop + 1, PERIOD_FS // 2))          # every clock edge, nothing else
     assert not any(time == stop for ident in changes for time, _ in changes[ident])   # the end mark only
     assert [(t, v) for t, v in changes[valid]] == [(start, "1"), (6 * PERIOD_FS - PERIOD_FS // 2, "0")]
     assert [(t, v) for t, v in changes[out_valid]] == [(start, "0"), (8 * PERIOD_FS - PERIOD_FS // 2, "1")]
     assert value_at(changes, ready, start) == "1"
     assert [value_at(changes, clk, t) for t in stamps[:4]] == ["1", "0", "1", "0"]
+
+
+def test_verilator_vcd_of_hmma_holds_the_window_cycles_at_their_times(tmp_path, capsys):
+    """A 2x2x2 array (latency 6; its trace build takes about 35 s on 2 cores, a 4x4x4 one over 4 minutes):
+    cycles 4..9, dumped at each cycle's falling clock (c µs, its inputs) and rising edge (c + ½ µs); the input
+    is offered in cycles 0..5, the first result is valid in cycle 6."""
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "ops.npz", a=rng.standard_normal((6, 2, 2)).astype(np.float16),
+             b=rng.standard_normal((6, 2, 2)).astype(np.float16), c=rng.standard_normal((6, 2, 2)).astype(np.float32))
+    code = main(["hmma", "--in", str(tmp_path / "ops.npz"), "--out", str(tmp_path / "res.npz"), "--backend",
+                 "verilator", "--vcd", str(tmp_path / "w.vcd"), "--vcd-cycles", "4:10", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["bit_exact"] and report["cycles"] == 12 and report["latency"] == 6
+    assert report["waveform"] == {"file": str(tmp_path / "w.vcd"), "start": 4, "stop": 10}
+    timescale, names, stamps, changes = parse_vcd(tmp_path / "w.vcd")
+    assert timescale == "1ns"
+    valid, ready = names["TOP.top.i__valid"], names["TOP.top.i__ready"]
+    out_valid, clk = names["TOP.top.o__valid"], names["TOP.top.clk"]
+    assert "TOP.top.mul_0_0_0.clk" in names and every_value_at(changes, names, 4000)
+    assert stamps == list(range(4000, 10000, 500))
+    assert [(t, v) for t, v in changes[valid]] == [(4000, "1"), (6000, "0")]
+    assert [(t, v) for t, v in changes[out_valid]] == [(4000, "0"), (5500, "1")]     # after the edge ending 5
+    assert value_at(changes, ready, 4000) == "1"
+    assert [value_at(changes, clk, t) for t in stamps[:4]] == ["0", "1", "0", "1"]
 
 
 def test_conv_vcd_names_the_accelerator_hierarchy_in_the_default_window(tmp_path, capsys):
@@ -101,13 +125,13 @@ def test_conv_vcd_names_the_accelerator_hierarchy_in_the_default_window(tmp_path
     cycles = report["stream_cycles"]
     assert report["bit_exact"] and report["waveform"] == {"file": str(tmp_path / "conv.vcd"), "start": 0,
                                                           "stop": cycles}    # the run is shorter than 2,000
-    timescale, names, stamps, changes, dumped = parse_vcd(tmp_path / "conv.vcd")
+    timescale, names, stamps, changes = parse_vcd(tmp_path / "conv.vcd")
     assert timescale == "1 fs"
     array_valid, array_ready = names["bench.top.array.i__valid"], names["bench.top.array.i__ready"]
     assert "bench.top.\\act_buf[0]" in names                                # memories, row by row
     assert "bench.top.array.mul_0_0_0.clk" in names                          # blocks inside blocks
     assert stamps[0] == 0 and stamps[-1] == cycles * PERIOD_FS
-    assert {array_valid, array_ready} <= dumped
+    assert every_value_at(changes, names, 0)
     assert "1" in [value for _, value in changes[array_valid]]               # the array did work in it
 
 
@@ -174,6 +198,18 @@ def test_bad_waveform_requests_give_one_line_and_write_nothing(tmp_path, capsys,
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert message.format(tmp=tmp_path) in err
     assert sorted(os.listdir(tmp_path)) == before and (tmp_path / "ro.vcd").read_text() == "keep"
+
+
+def test_fst_without_its_libraries_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """Verilator's FST writer links LZ4 and zlib: without them (as on this machine, which lacks liblz4-dev)
+    the request is refused at once, not after a failed build."""
+    import accel.sim.verilator as vl
+    monkeypatch.setattr(vl, "_missing_libraries", lambda kind: vl.TRACE_LIBRARIES[kind][:1])
+    write_ops(tmp_path / "ops.npz")
+    code, out, err = cli("hmma", tmp_path, capsys, "--backend", "verilator", "--vcd", str(tmp_path / "w.fst"))
+    assert code == 2 and out == "" and sorted(os.listdir(tmp_path)) == ["ops.npz"]
+    assert err == (f"accel: error: --vcd {tmp_path}/w.fst: Verilator's FST writer needs lz4.h and liblz4, which "
+                   f"the C++ compiler does not find here (Debian: liblz4-dev); write a .vcd instead")
 
 
 def test_waveform_of_a_failed_run_leaves_no_file(tmp_path, capsys, monkeypatch):

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from ..sim.backends import check_waveform
+from ..sim.errors import BackendError
 from ..sim.waveform import DEFAULT_CYCLES, Waveform
 from ..synth.workspace import atomic_path
 from .errors import UserError
@@ -42,8 +43,8 @@ def add_waveform(parser):
 
 def waveform_from(args, inputs, outputs):
     """The :class:`~accel.sim.waveform.Waveform` that ``args`` ask for (None without ``--vcd``), checked
-    before the run: a file name that can be written and is none of ``inputs`` and ``outputs``, a suffix the
-    backend writes. A UserError otherwise."""
+    before the run: a file name that can be written and is none of ``inputs`` and ``outputs``, a kind the
+    backend writes (and can build here). A UserError otherwise."""
     if args.vcd is None:
         if args.vcd_cycles is not None:
             raise UserError("--vcd-cycles needs --vcd FILE")
@@ -53,7 +54,7 @@ def waveform_from(args, inputs, outputs):
         waveform = Waveform(args.vcd, start, stop)
         check_waveform(args.backend, waveform)
         check_output(args.vcd, inputs=inputs)
-    except (ValueError, UserError) as error:
+    except (ValueError, UserError, BackendError) as error:
         raise UserError(f"--vcd {error}") from None
     for output in outputs:
         if os.path.realpath(args.vcd) == os.path.realpath(output):

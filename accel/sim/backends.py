@@ -18,5 +18,6 @@ def run_stream(name, dut, words, **options):
 
 
 def check_waveform(name, waveform):
-    """ValueError unless backend ``name`` writes the kind of ``waveform`` (a :class:`~accel.sim.waveform.Waveform`)."""
-    waveform.check_kind(backend(name).WAVEFORM_KINDS, name)
+    """Whether backend ``name`` can write ``waveform`` (a :class:`~accel.sim.waveform.Waveform`), before a run:
+    the backend's ``check_waveform`` (ValueError for a kind it does not write)."""
+    backend(name).check_waveform(waveform)

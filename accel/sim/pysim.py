@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from .waveform import PERIOD_NS, VcdWindow
 
-__all__ = ["WAVEFORM_KINDS", "StreamRun", "run_stream", "run_testbench", "pattern_at"]
+__all__ = ["WAVEFORM_KINDS", "StreamRun", "check_waveform", "run_stream", "run_testbench", "pattern_at"]
 
 #: The waveform kinds this backend writes (:class:`~accel.sim.waveform.Waveform`).
 WAVEFORM_KINDS = ("vcd",)
@@ -25,6 +25,11 @@ class StreamRun:
     toggles: dict = field(default=None)
 
 
+def check_waveform(waveform):
+    """ValueError unless this backend writes ``waveform``'s kind (VCD)."""
+    waveform.check_kind(WAVEFORM_KINDS, "pysim")
+
+
 def run_testbench(dut, testbench, waveform=None):
     """Run the async ``testbench(ctx)`` on ``dut`` in the Amaranth simulator, with a clock on ``sync``.
 
@@ -32,7 +37,7 @@ def run_testbench(dut, testbench, waveform=None):
     design named by its hierarchy. Amaranth records from time 0 on; :class:`~accel.sim.waveform.VcdWindow`
     keeps the window's cycles of what it writes."""
     if waveform is not None:
-        waveform.check_kind(WAVEFORM_KINDS, "pysim")
+        check_waveform(waveform)
     sim = Simulator(dut)
     sim.add_clock(PERIOD_NS * 1e-9)
     sim.add_testbench(testbench)

