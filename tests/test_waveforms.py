@@ -90,7 +90,7 @@ def test_hmma_vcd_holds_the_window_cycles_at_their_times(tmp_path, capsys):
 
 
 def test_verilator_vcd_of_hmma_holds_the_window_cycles_at_their_times(tmp_path, capsys):
-    """A 2x2x2 array (latency 6; its trace build takes about 35 s on 2 cores, a 4x4x4 one over 4 minutes):
+    """A 2x2x2 array (latency 6; its trace build takes 35-50 s on 2 shared cores, a 4x4x4 one 4.5 minutes):
     cycles 4..9, dumped at each cycle's falling clock (c µs, its inputs) and rising edge (c + ½ µs); the input
     is offered in cycles 0..5, the first result is valid in cycle 6."""
     rng = np.random.default_rng(5)

@@ -338,7 +338,7 @@ def build(dut, *, counted=(), trace=None, top="top", export=None, jobs=None, ver
     with open(root / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _is_complete(directory):
-            what = ", ".join(["toggle counting"] * bool(counted) + [f"{trace.upper()} trace"] * bool(trace))
+            what = ", ".join((["toggle counting"] if counted else []) + ([f"{trace.upper()} trace"] if trace else []))
             print(f"accel: compiling {export.top} with Verilator{f' ({what})' if what else ''}, "
                   f"once per design point (up to a few minutes) ...", file=sys.stderr, flush=True)
             _compile(export, counted, trace, directory, jobs, verbose)
