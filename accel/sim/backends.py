@@ -15,3 +15,9 @@ def backend(name):
 
 def run_stream(name, dut, words, **options):
     return backend(name).run_stream(dut, words, **options)
+
+
+def check_waveform(name, waveform):
+    """Whether backend ``name`` can write ``waveform`` (a :class:`~accel.sim.waveform.Waveform`), before a run:
+    the backend's ``check_waveform`` (ValueError for a kind it does not write)."""
+    backend(name).check_waveform(waveform)

@@ -200,7 +200,7 @@ def _ideal_cycles(x_bits, w_bits, buffers):
 
 
 def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
-              per_bit=False, ready_pattern=None):
+              per_bit=False, ready_pattern=None, waveform=None):
     """Run the layers ``[(x_bits, w_bits), ...]`` (uint16 FP16 bit patterns, x [C, H, W], w [K, C, k, k],
     k = 3, or 1 for direct convolution) one after another on one accelerator on ``backend``, in one
     command stream (a layer whose weights are the previous layer's array does not load them again);
@@ -208,7 +208,7 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
     ``buffers``: a :class:`~accel.hw.accelerator.BufferConfig` (its gating, weight format and algorithm
     are replaced by ``gating``, ``fmt`` and ``algo``). ``per_bit``: count toggles per bit too.
     ``ready_pattern``: the host's ``o.ready``, cycle by cycle (True past its end): back-pressure on the
-    responses."""
+    responses. ``waveform``: a :class:`~accel.sim.waveform.Waveform` of the command stream to write."""
     if algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, not {algo!r}")
     if fmt not in FORMATS:
@@ -234,7 +234,7 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
                for (x, _), (_, _, (rows, inner, cols), _) in zip(layers, plans))
     max_cycles = len(words) + work + 1000 + (0 if ready_pattern is None else len(ready_pattern))
     run, toggles = count_toggles(dut, words, backend=backend, per_bit=per_bit, max_cycles=max_cycles,
-                                 ready_pattern=ready_pattern)
+                                 ready_pattern=ready_pattern, waveform=waveform)
     out = unpack(dut.o.payload.shape(), run.outputs)["data"].astype(np.uint32)
     runs, before = [], dict.fromkeys(COUNTERS, 0)
     for (x_bits, w_bits), (start, length, (rows, _, cols), held) in zip(layers, plans):
@@ -259,9 +259,10 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
 
 
 def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
-             per_bit=False, ready_pattern=None):
+             per_bit=False, ready_pattern=None, waveform=None):
     """Run one layer (see :func:`run_convs`) on the accelerator; returns its :class:`ConvRun` with the
     toggles of its command stream."""
     (result,), toggles = run_convs([(x_bits, w_bits)], algo=algo, fmt=fmt, gating=gating, backend=backend,
-                                   buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern)
+                                   buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern,
+                                   waveform=waveform)
     return replace(result, toggles=toggles)

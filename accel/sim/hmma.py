@@ -104,7 +104,7 @@ def result_words_to_d(dut, outputs):
 def run_hmma(a, b, c, *, gating=Gating.HOLD, backend="pysim", per_bit=False, **stream_options):
     """Stream ``a`` [batch,m,k], ``b`` [batch,k,n] (FP16 bits), ``c`` [batch,m,n] (FP32 bits) through an HMMA
     array, counting toggles on every signal (``per_bit``: per bit too). ``stream_options`` go to the
-    backend's ``run_stream`` (valid/ready patterns, cycle limit).
+    backend's ``run_stream`` (valid/ready patterns, cycle limit, a ``waveform``).
     """
     check_operands(a, b, c)
     gating = Gating.parse(gating)

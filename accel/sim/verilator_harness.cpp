@@ -1,6 +1,6 @@
 // Stream harness for a Verilated accel component (template; filled in by accel/sim/verilator.py).
 //
-// Usage: sim IN.bin OUT.bin
+// Usage: sim IN.bin OUT.bin [WAVE START STOP]
 // IN.bin : "ACCVIN01", u64 n_words, u64 n_valid, u64 n_ready, u64 max_cycles, u64 per_bit, u64 n_record,
 //          n_record x u64 (indices of counted signals whose value to record each cycle),
 //          n_words x IN_WORDS u32 (payload words, little-endian 32-bit chunks),
@@ -9,6 +9,8 @@
 //          n_out x OUT_WORDS u32 (output payload words),
 //          n_signals x u64 toggle counts, [per_bit] 32 x STATE_WORDS u64 per-bit counts,
 //          [n_record] samples x (the recorded signals' words, u32) .
+// WAVE   : in a trace build (TRACE 1: VCD, 2: FST), the waveform of cycles START <= c < STOP (time in ns:
+//          cycle c's inputs and falling clock at c * PERIOD_NS, its rising edge half a period later).
 //
 // Cycle loop (the contract of accel/sim/pysim.py run_stream): stop once every input has come out;
 // otherwise drive i.valid (and i.payload when offering; it holds its value otherwise) and o.ready from
@@ -32,8 +34,18 @@
 
 #define N_SIGNALS /*@N_SIGNALS@*/
 #define STATE_WORDS /*@STATE_WORDS@*/
+#define TRACE /*@TRACE@*/
 static const size_t IN_WORDS = /*@IN_WORDS@*/;
 static const size_t OUT_WORDS = /*@OUT_WORDS@*/;
+
+#if TRACE == 1
+#include "verilated_vcd_c.h"
+typedef VerilatedVcdC Trace;
+#elif TRACE == 2
+#include "verilated_fst_c.h"
+typedef VerilatedFstC Trace;
+#endif
+static const uint64_t PERIOD_NS = /*@PERIOD_NS@*/;
 
 static void fail(const char* what) {
     fprintf(stderr, "%s\n", what);
@@ -125,7 +137,8 @@ static void swap_samples() {
 #endif
 
 int main(int argc, char** argv) {
-    if (argc != 3) fail("usage: sim IN.bin OUT.bin");
+    if (argc != 3 && !(TRACE && argc == 6)) fail(TRACE ? "usage: sim IN.bin OUT.bin [WAVE START STOP]"
+                                                       : "usage: sim IN.bin OUT.bin");
     FILE* in = fopen(argv[1], "rb");
     if (!in) fail("cannot open input file");
     char magic[8];
@@ -168,7 +181,22 @@ int main(int argc, char** argv) {
     uint32_t out_word[OUT_WORDS + 1];
 
     VerilatedContext* context = new VerilatedContext;
+#if TRACE
+    const bool tracing = argc == 6;
+    const uint64_t trace_start = tracing ? strtoull(argv[4], nullptr, 10) : 0;
+    const uint64_t trace_stop = tracing ? strtoull(argv[5], nullptr, 10) : 0;
+    context->traceEverOn(tracing);  // before the model is built (time unit: 1 ns, a build flag)
+#endif
     Vtop* top = new Vtop{context};
+#if TRACE
+    Trace* trace = nullptr;
+    if (tracing) {
+        trace = new Trace;
+        top->trace(trace, 99);
+        trace->open(argv[3]);
+        if (!trace->isOpen()) fail("cannot open the waveform file");
+    }
+#endif
     top->clk = 0;
     top->rst = 0;
     top->/*@I_VALID@*/ = 0;
@@ -185,6 +213,10 @@ int main(int argc, char** argv) {
         top->/*@O_READY@*/ = (cycle >= n_ready || ready[cycle]);
         top->clk = 0;
         top->eval();
+#if TRACE
+        const bool dumping = tracing && cycle >= trace_start && cycle < trace_stop;
+        if (dumping) trace->dump(cycle * PERIOD_NS);
+#endif
 #if N_SIGNALS
         sample_toggles(top->rootp, samples);
         for (uint64_t j = 0; j < n_record; ++j)
@@ -201,10 +233,19 @@ int main(int argc, char** argv) {
         }
         top->clk = 1;
         top->eval();
+#if TRACE
+        if (dumping) trace->dump(cycle * PERIOD_NS + PERIOD_NS / 2);
+#endif
         context->timeInc(1);
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     top->final();
+#if TRACE
+    if (trace) {
+        trace->close();
+        delete trace;
+    }
+#endif
 
     FILE* out = fopen(argv[2], "wb");
     if (!out) fail("cannot open output file");

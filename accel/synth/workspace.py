@@ -8,11 +8,12 @@ planted at any name the code could use is never followed.
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import BuildFolderError
 
-__all__ = ["build_root", "build_folder", "write_atomic", "write_all_atomic"]
+__all__ = ["build_root", "build_folder", "write_atomic", "write_all_atomic", "atomic_path"]
 
 
 def build_root():
@@ -74,4 +75,24 @@ def write_all_atomic(writers):
         for temporary, _ in temporaries:
             if os.path.lexists(temporary):
                 os.unlink(temporary)
+        raise
+
+
+@contextmanager
+def atomic_path(path):
+    """For a writer that opens its file by name (a simulator's waveform): yields the name of a new, empty
+    temporary file beside ``path``, created exclusively and ending in ``path``'s suffix (writers go by it),
+    renamed to ``path`` when the block ends and removed when it fails: ``path`` appears complete or not at
+    all."""
+    directory, name = os.path.split(os.fspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp" + os.path.splitext(name)[1],
+                                             dir=directory or ".")
+    try:
+        os.fchmod(descriptor, 0o666 & ~_umask())
+        os.close(descriptor)
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
         raise

@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
 from ..report import Progress, print_summary, require_bit_exact
+from ..waveform import add_waveform, waveform_from, waveform_summary, written
 
 NAME = "conv"
 HELP = ("a 3x3 convolution layer (stride 1, valid) on the accelerator: LAYER.npz (x float16 [C,H,W], w float16 "
@@ -26,6 +27,7 @@ def add_arguments(parser):
                         help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
     add_gating(parser)
     add_backend(parser)
+    add_waveform(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -60,7 +62,9 @@ def _layer(args):
 
 
 def run(args):
-    check_output(args.out, inputs=[args.inp] + ([args.weights] if args.weights else []))
+    inputs = [args.inp] + ([args.weights] if args.weights else [])
+    check_output(args.out, inputs=inputs)
+    waveform = waveform_from(args, inputs=inputs, outputs=[args.out])
     x, w, fmt = _layer(args)
     buffers = BufferConfig(weight_format=fmt, algo=args.algo)
     try:
@@ -77,10 +81,13 @@ def run(args):
             raise UserError(f"{args.weights or args.inp}: {fmt} {what}: {error}") from None
     progress = Progress(f"accel conv: {args.backend}, running")
     progress(0, 1)
-    result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend)
+    with written(waveform) as wave:
+        result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend, waveform=wave)
     progress(1, 1)
     save_npz(args.out, y=fp.from_bits(result.y, fp.FP32))
     summary = layer_summary(x, w, result, algo=args.algo, fmt=fmt, buffers=buffers)
+    if waveform is not None:
+        summary["waveform"] = waveform_summary(waveform, result.stream_cycles)
     print_summary(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary, args.json)
     require_bit_exact(result.bit_exact)
     return 0

@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..files import check_output, load_npz, save_npz
 from ..options import add_backend, add_gating
 from ..report import Progress, print_summary, require_bit_exact
+from ..waveform import add_waveform, waveform_from, waveform_summary, written
 
 NAME = "hmma"
 HELP = ("D = A·B + C on the HMMA array: OPS.npz (a float16 [batch,m,k], b float16 [batch,k,n], c float32 "
@@ -29,6 +30,7 @@ def add_arguments(parser):
     add_backend(parser)
     add_gating(parser, default=None)
     parser.add_argument("--no-zero-gating", action="store_true", help="same as --gating none")
+    add_waveform(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -55,6 +57,7 @@ def _check_sizes(path):
 def run(args):
     gating = gating_from(args)
     check_output(args.out, inputs=[args.inp])
+    waveform = waveform_from(args, inputs=[args.inp], outputs=[args.out])
     arrays = load_npz(args.inp, {"a": (np.float16, 3), "b": (np.float16, 3), "c": (np.float32, 3)},
                       check_shapes=_check_sizes(args.inp))
     a, b, c = (fp.to_bits(arrays[key], fmt) for key, fmt in (("a", fp.FP16), ("b", fp.FP16), ("c", fp.FP32)))
@@ -63,10 +66,13 @@ def run(args):
         AcceleratorConfig(m=a.shape[1], n=b.shape[2], k=a.shape[2], gating=gating)
     except ValueError as error:
         raise UserError(f"{args.inp}: {error}") from None
-    result = run_hmma(a, b, c, gating=gating, backend=args.backend,
-                      progress=Progress(f"accel hmma: {args.backend}, instructions done"))
+    with written(waveform) as wave:
+        result = run_hmma(a, b, c, gating=gating, backend=args.backend, waveform=wave,
+                          progress=Progress(f"accel hmma: {args.backend}, instructions done"))
     save_npz(args.out, d=fp.from_bits(result.d, fp.FP32))
     summary = {**result.counters(), **report(result.toggles)}
+    if waveform is not None:
+        summary["waveform"] = waveform_summary(waveform, result.cycles)
     print_summary(f"accel hmma: {result.instructions} instructions -> {args.out}", summary, args.json)
     require_bit_exact(result.bit_exact)
     return 0
