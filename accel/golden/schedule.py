@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["TILE", "Instruction", "GemmShape", "DIRECT_LOOPS", "WINOGRAD_LOOPS", "gemm_schedule", "chain_gap",
-           "INNER_ORDERS", "ORDER_DEPTH", "SPARSE_DEPTH", "KERNELS", "inner_rows", "direct_gemms", "winograd_gemms", "multiplier_slots"]
+           "INNER_ORDERS", "ORDER_DEPTH", "SPARSE_DEPTH", "KERNELS", "inner_rows", "direct_gemms", "winograd_gemms",
+           "multiplier_slots"]
 
 TILE = 4   # the array is 4×4×4: A 4×4, B 4×4, C and D 4×4
 SPARSE_DEPTH = 2 * TILE   # inner rows of a 2:4 sparse instruction: two groups of 4, two kept of each

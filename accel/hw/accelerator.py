@@ -53,6 +53,15 @@ lines follow the gating style); a tile is taken at each weight tile's first inst
 register for the column blocks that reuse it. The stream's tile order (:func:`~accel.golden.sparse.
 conv_to_tiles`) is the ``tap_blocks`` inner order, so the sequencer walks that order. An instruction that
 needs a tile the decompressor has not finished waits (``idle_weights``).
+
+Skip mode (``BufferConfig.sparse_mode``, ``nm24`` direct only): the array is the 2:4 sparse one
+(``HMMA(sparse=True)``: A the kept weights [4][4] with their indices, B 8 × 4 activations), the sequencer
+walks ``tap_pairs`` (8 input channels at one tap a step: half the instructions) with 32 im2col reads an
+instruction, and the decompressor, in kept mode, hands over each ``nm24`` tile's kept values and indices
+unexpanded: the stream holds the two tiles of a step (channels 8cb..8cb+3, 8cb+4..8cb+7) one after the
+other, the first waits in a staging register, both enter the A register together (:meth:`Accelerator.
+_kept_weights`). ``macs`` counts dense-equivalent multiply-adds (128 an instruction), ``macs_gated`` the
+ones not multiplied (the 64 pruned, and under ``hold`` kept ones with a ±0 operand).
 """
 
 from dataclasses import dataclass, field, replace
@@ -76,8 +85,8 @@ from .pipeline import check_choice, check_count, data_load, load_when
 from .sequencer import BOUND_BITS, LAYER_BOUNDS, DirectSequencer, WinogradSequencer
 from .winograd import WinogradInput, WinogradOutput
 
-__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "ALGORITHMS", "SPARSE_MODES", "BufferConfig", "command_layout", "response_layout",
-           "Accelerator"]
+__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "ALGORITHMS", "SPARSE_MODES", "BufferConfig",
+           "command_layout", "response_layout", "Accelerator"]
 
 ELEMENTS = TILE * TILE
 COUNTER_BITS = 32
@@ -142,8 +151,8 @@ def response_layout():
 class BufferConfig:
     """An :class:`AcceleratorConfig` plus the convolution algorithm (:data:`ALGORITHMS`), the weight format
     (:data:`WEIGHT_FORMATS`), the sparse mode (:data:`SPARSE_MODES`; ``skip`` needs ``nm24`` and ``direct``;
-    the array's ``sparse`` follows it) and the on-chip buffer sizes: activations (FP16 elements), weights (in 4×4
-    FP16 tiles' worth of bits: compressed, four 64-bit words a tile), partial sums / outputs (4×4 FP32
+    the array's ``sparse`` follows it) and the on-chip buffer sizes: activations (FP16 elements), weights
+    (in 4×4 FP16 tiles' worth of bits: compressed, four 64-bit words a tile), partial sums / outputs (4×4 FP32
     tiles; Winograd: split into one bank per Winograd-domain point), the Winograd buffers (transformed
     activations: words of 4×4 flagged FP16 per point bank; outputs: words of one m×m FP32 output tile),
     and the depth of the FIFO that carries each instruction's psum address beside the array (it must
