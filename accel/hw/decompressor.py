@@ -128,8 +128,10 @@ class Decompressor(wiring.Component):
             raise ValueError(f"width must be a multiple of 8 of at least {2 * sparse.HEADER_FIELD_BITS}, "
                              f"not {width!r}")
         self._gating = check_gating(gating)
-        if not isinstance(kept, bool) or (kept and format != "nm24"):
-            raise ValueError(f"kept mode is for nm24 weights (kept=True), not kept={kept!r} with {format}")
+        if not isinstance(kept, bool):
+            raise TypeError(f"kept must be a bool, not {kept!r}")
+        if kept and format != "nm24":
+            raise ValueError(f"kept mode is for nm24 weights, not {format}")
         self._kept = kept
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"data": width, "last": 1}))),

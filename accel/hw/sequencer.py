@@ -3,7 +3,7 @@ hardware from the layer's bounds held in registers (Gemmini's ``LoopConv``: loop
 
 A k×k valid convolution (k = 3, or 1: a GEMM) is the im2col GEMM ``W [K, C·k²] · X [C·k², OH·OW]``, padded
 to whole 4×4 tiles and walked in the schedule's ``DIRECT_LOOPS`` order: chain step ``s`` (an inner block:
-4 im2col rows ``(c, ky, kx)``, in one of two orders, below), row block ``r`` (4 output channels), column
+d im2col rows ``(c, ky, kx)``, in one of three orders, below), row block ``r`` (4 output channels), column
 block ``cb`` (4 output pixels ``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*
 (d = 4 inner rows a step, or 8 in ``tap_pairs`` order: a 2:4 sparse instruction):
 
