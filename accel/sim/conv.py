@@ -88,7 +88,8 @@ def _command(op, addr=0, data=None):
     return op.value, addr, np.zeros(ELEMENTS, np.uint16) if data is None else data
 
 
-#: Tile orders of a weight stream (:func:`weight_stream`), and how many 4-channel tiles one chain step takes.
+#: Tile orders of a weight stream (:func:`weight_stream`): the 4-channel tiles a chain step of the direct walk
+#: takes (0: not a direct walk, row block major).
 WALKS = {"rows": 0, "steps": 1, "pairs": 2}
 
 
