@@ -91,11 +91,11 @@ def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, widt
     oh, ow = height - kernel + 1, width - kernel + 1
     shape = direct_gemms(chans, filters, oh, ow, order, kernel)
     rows_c, rows_ky, rows_kx = inner_rows(chans, order, kernel)
-    inner_blocks, col_blocks = shape.blocks(shape.inner), shape.blocks(shape.cols)
+    inner_blocks, col_blocks = shape.steps, shape.blocks(shape.cols)
     expected = []
     for ins in gemm_schedule(shape):
         addr, live = [], []
-        for kk in range(TILE):
+        for kk in range(shape.depth):
             q = ins.inner + kk
             c, ky, kx = (int(v[q]) if q < shape.inner else chans for v in (rows_c, rows_ky, rows_kx))
             for j in range(TILE):
@@ -108,7 +108,7 @@ def test_sequencer_walks_the_golden_schedule(order, chans, filters, height, widt
     dut = DirectSequencer(act_bits=10, weight_bits=8, psum_bits=8, order=order)
 
     def take(req):
-        live = tuple(bool(req.act_live >> e & 1) for e in range(TILE * TILE))
+        live = tuple(bool(req.act_live >> e & 1) for e in range(shape.depth * TILE))
         return (req.w_addr, req.psum_addr, bool(req.first), bool(req.new_tile), live,
                 tuple(a if ok else None for a, ok in zip(req.act_addr, live)))
     bounds = {"channels": chans, "filters": filters, "height": height, "width": width, "kernel": kernel}

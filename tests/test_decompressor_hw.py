@@ -11,6 +11,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from accel.golden import sparse
+from accel.golden.hmma import compress_24
 from accel.golden.operands import held_lines
 from accel.golden.specials import SPECIAL_FP16
 from accel.hw.decompressor import Decompressor
@@ -22,8 +23,9 @@ SHAPE = (8, 8, 3, 2)      # 24 tiles in the sequencer's order
 def run_words(dut, *streams, rng=None, max_cycles=2000):
     """Offer the ``streams`` (lists of words; ``last`` on the final word of each) to ``dut`` one after the
     other and take its tiles, with random valid/ready (70%) when ``rng`` is given. Stops once every word is
-    taken and no tile has come for a few cycles. Returns (tiles: {value, is_zero} arrays [N, 16], cycles to
-    the last tile + 1, words taken, error)."""
+    taken and no tile has come for a few cycles. Returns (tiles: {value, is_zero, index} arrays [N, 16],
+    or [N, 8] in kept mode (index: the kept values' indices; 0 otherwise), cycles to the last tile + 1, words
+    taken, error)."""
     outputs, result = [], {}
     words = [word for stream in streams for word in stream]
     last = set(np.cumsum([len(stream) for stream in streams]) - 1)
@@ -41,7 +43,8 @@ def run_words(dut, *streams, rng=None, max_cycles=2000):
                 sent += 1
             if ready and ctx.get(dut.o.valid):
                 tile = ctx.get(dut.o.payload)
-                outputs.append([(lane.value, lane.is_zero) for lane in tile])
+                lanes = zip(tile.values, tile.index) if dut.kept else ((lane, 0) for lane in tile)
+                outputs.append([(lane.value, lane.is_zero, index) for lane, index in lanes])
                 last_tile = cycle
             quiet = quiet + 1 if sent == len(words) and not ctx.get(dut.o.valid) else 0
             if quiet > 8:
@@ -53,8 +56,8 @@ def run_words(dut, *streams, rng=None, max_cycles=2000):
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    lanes = np.array(outputs, np.uint16).reshape(-1, 16, 2)
-    return ({"value": lanes[..., 0], "is_zero": lanes[..., 1].astype(bool)},
+    lanes = np.array(outputs, np.uint16).reshape(-1, 8 if dut.kept else 16, 3)
+    return ({"value": lanes[..., 0], "is_zero": lanes[..., 1].astype(bool), "index": lanes[..., 2]},
             result["cycles"], result["sent"], result["error"])
 
 
@@ -95,6 +98,32 @@ def test_round_trip_under_backpressure(fmt, density):
 @pytest.mark.parametrize("density", [0.0, 0.05, 0.1, 0.5])
 def test_nm24_round_trip_under_backpressure(density):
     check_round_trip("nm24", density, seed=int(density * 100) + 7)
+
+
+@pytest.mark.parametrize("gating", ["hold", "and"])
+def test_nm24_kept_mode_hands_over_values_and_indices_unexpanded(gating):
+    # skip mode's weights: per column j its two kept values (lower index first) and their 2-bit indices, as
+    # golden's compress_24 chooses them (explicit zeros included); a kept ±0 is flagged, and under hold its
+    # value and index lines keep what was last sent there
+    tiles, words = golden_case("nm24", 0.3, seed=23)
+    dut = Decompressor(format="nm24", gating=gating, kept=True)
+    out, _, sent, error = run_words(dut, words, rng=np.random.default_rng(24))
+    assert not error and sent == len(words) and out["value"].shape == (len(tiles), 8)
+    values, indices = compress_24(tiles.transpose(0, 2, 1))           # rows j = columns of the tiles
+    values, indices = values.reshape(-1, 8), indices.reshape(-1, 8)
+    flags = (values & 0x7FFF) == 0
+    assert flags.any() and np.array_equal(out["is_zero"], flags)
+    if gating == "hold":
+        values, indices = held_lines(values, flags), held_lines(indices, flags)
+    assert np.array_equal(out["value"], np.where(flags & (gating != "hold"), 0, values))
+    assert np.array_equal(out["index"], indices)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_kept_mode_is_nm24_only():
+    with pytest.raises(ValueError, match="kept mode is for nm24"):
+        Decompressor(format="bitmask", kept=True)
+    gc.collect()
 
 
 @pytest.mark.parametrize("gating", ["and", "none"])

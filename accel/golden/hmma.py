@@ -30,7 +30,7 @@ from .gating import Gating
 from .sparse import nm24_meta
 
 __all__ = ["skipped_products", "hmma", "gated_mac_count", "GROUP", "KEPT", "kept_channels", "compress_24",
-           "expand_24", "sparse_skipped_products", "hmma_sparse", "sparse_gated_mac_count"]
+           "expand_24", "sparse_skipped_products", "hmma_sparse", "hmma_24", "sparse_gated_mac_count"]
 
 GROUP = 4   #: reduction indices per 2:4 group
 KEPT = 2    #: values kept per group
@@ -169,6 +169,12 @@ def hmma_sparse(values, indices, b, c, gating=Gating.HOLD):
     gating = Gating.parse(gating)
     values, b_sel, c = _sparse_terms(values, indices, b, c)
     return _chain(c, values[:, :, None, :], b_sel, gating)
+
+
+def hmma_24(a, b, c, gating=Gating.HOLD):
+    """:func:`hmma_sparse` of dense 2:4 weights ``a`` uint16 [batch, m, K] (compressed by :func:`compress_24`,
+    which refuses a group with more than two non-zeros), ``b`` [batch, K, n], ``c`` [batch, m, n]."""
+    return hmma_sparse(*compress_24(a), b, c, gating)
 
 
 def sparse_skipped_products(values, indices, b):

@@ -22,6 +22,10 @@ In the direct order consecutive instructions share their A tile (weights stay pu
 in both, consecutive instructions belong to different chains, and a chain's next step comes
 :func:`chain_gap` instructions after its previous one, which hides the array's latency when the gap
 exceeds it. The order of the steps in a chain, and so every rounding, is the same in both orders.
+
+A chain step covers ``GemmShape.depth`` inner rows: 4 (a dense 4×4×4 instruction), or 8 for the 2:4
+sparse instruction (skip mode, :func:`accel.golden.hmma.hmma_24`): A [4, 8] holds two 2:4 groups per row
+(inner rows 0..3 and 4..7), of which the instruction multiplies the kept two of each.
 """
 
 from dataclasses import dataclass
@@ -29,14 +33,17 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["TILE", "Instruction", "GemmShape", "DIRECT_LOOPS", "WINOGRAD_LOOPS", "gemm_schedule", "chain_gap",
-           "INNER_ORDERS", "KERNELS", "inner_rows", "direct_gemms", "winograd_gemms", "multiplier_slots"]
+           "INNER_ORDERS", "ORDER_DEPTH", "SPARSE_DEPTH", "KERNELS", "inner_rows", "direct_gemms", "winograd_gemms",
+           "multiplier_slots"]
 
 TILE = 4   # the array is 4×4×4: A 4×4, B 4×4, C and D 4×4
+SPARSE_DEPTH = 2 * TILE   # inner rows of a 2:4 sparse instruction: two groups of 4, two kept of each
 
 
 @dataclass(frozen=True)
 class Instruction:
-    """One HMMA: A = A[gemm][row:row+4, inner:inner+4], B = B[gemm][inner:inner+4, col:col+4]."""
+    """One HMMA: A = A[gemm][row:row+4, inner:inner+d], B = B[gemm][inner:inner+d, col:col+4] (d: the
+    shape's ``depth``)."""
 
     gemm: int
     row: int
@@ -48,20 +55,31 @@ class Instruction:
 
 @dataclass(frozen=True)
 class GemmShape:
-    """``gemms`` GEMMs of ``rows`` × ``inner`` by ``inner`` × ``cols`` (before padding to whole tiles)."""
+    """``gemms`` GEMMs of ``rows`` × ``inner`` by ``inner`` × ``cols`` (before padding to whole tiles);
+    ``depth``: inner rows per chain step, 4 (dense) or :data:`SPARSE_DEPTH` (2:4 sparse instructions)."""
 
     gemms: int
     rows: int
     cols: int
     inner: int
+    depth: int = TILE
+
+    def __post_init__(self):
+        if self.depth not in (TILE, SPARSE_DEPTH):
+            raise ValueError(f"depth must be {TILE} or {SPARSE_DEPTH}, not {self.depth!r}")
 
     def blocks(self, size):
         return -(-size // TILE)
 
     @property
+    def steps(self):
+        """Chain steps: ⌈inner / depth⌉."""
+        return -(-self.inner // self.depth)
+
+    @property
     def padded(self):
-        """(rows, cols, inner) rounded up to whole tiles."""
-        return tuple(self.blocks(s) * TILE for s in (self.rows, self.cols, self.inner))
+        """(rows, cols, inner) rounded up to whole tiles (inner: to whole steps)."""
+        return self.blocks(self.rows) * TILE, self.blocks(self.cols) * TILE, self.steps * self.depth
 
 
 DIRECT_LOOPS = ("gemm", "step", "row", "col")
@@ -73,11 +91,10 @@ def gemm_schedule(shape, loops=DIRECT_LOOPS):
     order, outermost first (:data:`DIRECT_LOOPS` or :data:`WINOGRAD_LOOPS`)."""
     if loops not in (DIRECT_LOOPS, WINOGRAD_LOOPS):
         raise ValueError(f"loops must be DIRECT_LOOPS or WINOGRAD_LOOPS, not {loops!r}")
-    counts = {"gemm": shape.gemms, "row": shape.blocks(shape.rows), "step": shape.blocks(shape.inner),
+    counts = {"gemm": shape.gemms, "row": shape.blocks(shape.rows), "step": shape.steps,
               "col": shape.blocks(shape.cols)}
-    inner = counts["step"]
-    return [Instruction(i["gemm"], i["row"] * TILE, i["col"] * TILE, i["step"] * TILE, i["step"],
-                        i["step"] == inner - 1)
+    return [Instruction(i["gemm"], i["row"] * TILE, i["col"] * TILE, i["step"] * shape.depth, i["step"],
+                        i["step"] == shape.steps - 1)
             for i in (dict(zip(loops, index)) for index in np.ndindex(*(counts[name] for name in loops)))]
 
 
@@ -88,8 +105,10 @@ def chain_gap(shape, loops=DIRECT_LOOPS):
     return int(np.prod([counts[name] for name in inside]))
 
 
-#: The two orders of a direct convolution's im2col inner index (see :func:`inner_rows`).
-INNER_ORDERS = ("channel_major", "tap_blocks")
+#: The orders of a direct convolution's im2col inner index (see :func:`inner_rows`), and the inner rows
+#: one chain step of each covers.
+INNER_ORDERS = ("channel_major", "tap_blocks", "tap_pairs")
+ORDER_DEPTH = {"channel_major": TILE, "tap_blocks": TILE, "tap_pairs": SPARSE_DEPTH}
 
 
 #: Filter sizes a direct convolution takes: 3×3, and 1×1 (a GEMM: a fully connected layer is a 1×1
@@ -105,7 +124,10 @@ def inner_rows(channels, order, kernel=3):
     - ``tap_blocks``: inner block ``b = T·cb + tap`` holds channels ``4cb .. 4cb + 3`` at one tap, row
       ``q = 4b + kk`` is channel ``4cb + kk``: the tile order of the compressed weight streams
       (:func:`accel.golden.sparse.conv_to_tiles`), where a 2:4 group (four input channels at one tap) is
-      one column of a tile. C is padded to a multiple of 4 (padding rows have c ≥ ``channels``).
+      one column of a tile. C is padded to a multiple of 4 (padding rows have c ≥ ``channels``);
+    - ``tap_pairs`` (skip mode, 2:4 sparse instructions of :data:`SPARSE_DEPTH` rows): block
+      ``b = T·cb + tap`` holds channels ``8cb .. 8cb + 7`` at one tap (two 2:4 groups: two ``tap_blocks``
+      blocks), row ``q = 8b + kk`` is channel ``8cb + kk``. C is padded to a multiple of 8.
 
     The order decides the chain order of each output's sum, hence its rounding."""
     if kernel not in KERNELS:
@@ -114,18 +136,21 @@ def inner_rows(channels, order, kernel=3):
     if order == "channel_major":
         q = np.arange(taps * channels)
         c, tap = q // taps, q % taps
-    elif order == "tap_blocks":
-        q = np.arange(taps * TILE * -(-channels // TILE))
-        block, kk = q // TILE, q % TILE
-        c, tap = TILE * (block // taps) + kk, block % taps
+    elif order in ORDER_DEPTH:
+        depth = ORDER_DEPTH[order]
+        q = np.arange(taps * depth * -(-channels // depth))
+        block, kk = q // depth, q % depth
+        c, tap = depth * (block // taps) + kk, block % taps
     else:
         raise ValueError(f"order must be one of {', '.join(INNER_ORDERS)}, not {order!r}")
     return c, tap // kernel, tap % kernel
 
 
 def direct_gemms(channels, filters, out_h, out_w, order="channel_major", kernel=3):
-    """Direct convolution as one im2col GEMM: [K, inner] · [inner, out_h·out_w], inner rows in ``order``."""
-    return GemmShape(gemms=1, rows=filters, cols=out_h * out_w, inner=len(inner_rows(channels, order, kernel)[0]))
+    """Direct convolution as one im2col GEMM: [K, inner] · [inner, out_h·out_w], inner rows in ``order``
+    (``tap_pairs``: 2:4 sparse instructions, 8 inner rows a step)."""
+    return GemmShape(gemms=1, rows=filters, cols=out_h * out_w, inner=len(inner_rows(channels, order, kernel)[0]),
+                     depth=ORDER_DEPTH[order])
 
 
 def winograd_gemms(channels, filters, out_h, out_w, m):

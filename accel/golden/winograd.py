@@ -27,7 +27,7 @@ import numpy as np
 
 from . import fp
 from .gating import Gating
-from .hmma import hmma
+from .hmma import hmma, hmma_24
 from .schedule import KERNELS, TILE, direct_gemms, gemm_schedule, inner_rows, winograd_gemms
 
 __all__ = ["POINT_SETS", "DEFAULT_POINTS", "PRECISIONS", "DEFAULT_PRECISION", "points_for", "matrices",
@@ -222,19 +222,22 @@ def filter_transform(g, m, points=None):
 def run_gemms(shape, a, b, gating=Gating.HOLD):
     """Execute the schedule of ``shape`` on golden HMMA: ``a`` FP16 [G, rows, inner], ``b`` FP16
     [G, inner, cols] → D FP32 [G, rows, cols]. Instructions of one chain step run as one batch: they
-    belong to different chains, so this equals running them one by one in schedule order."""
+    belong to different chains, so this equals running them one by one in schedule order. A shape of
+    depth 8 runs 2:4 sparse instructions (:func:`~accel.golden.hmma.hmma_24`: ``a`` must be 2:4 in every
+    group of 4 inner rows)."""
     rows, cols, inner = shape.padded
     pad = lambda x, r, c: np.pad(x, ((0, 0), (0, r - x.shape[1]), (0, c - x.shape[2])))  # noqa: E731
     a, b = pad(np.asarray(a, np.uint16), rows, inner), pad(np.asarray(b, np.uint16), inner, cols)
-    tile = np.arange(TILE)
+    tile, depth = np.arange(TILE), np.arange(shape.depth)
+    instruction = hmma if shape.depth == TILE else hmma_24
     d = np.zeros((shape.gemms, rows, cols), np.uint32)
     schedule = gemm_schedule(shape)
     for step in sorted({ins.step for ins in schedule}):
         batch = [ins for ins in schedule if ins.step == step]
         g, r, c, k = (np.array([getattr(ins, f) for ins in batch]) for f in ("gemm", "row", "col", "inner"))
-        ri, ci, ki = r[:, None] + tile, c[:, None] + tile, k[:, None] + tile
+        ri, ci, ki = r[:, None] + tile, c[:, None] + tile, k[:, None] + depth
         acc = d[g[:, None, None], ri[:, :, None], ci[:, None, :]]
-        out = hmma(a[g[:, None, None], ri[:, :, None], ki[:, None, :]],
+        out = instruction(a[g[:, None, None], ri[:, :, None], ki[:, None, :]],
                    b[g[:, None, None], ki[:, :, None], ci[:, None, :]], acc, gating)
         d[g[:, None, None], ri[:, :, None], ci[:, None, :]] = out
     return d[:, :shape.rows, :shape.cols]

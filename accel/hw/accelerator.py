@@ -56,6 +56,15 @@ lines follow the gating style); a tile is taken at each weight tile's first inst
 register for the column blocks that reuse it. The stream's tile order (:func:`~accel.golden.sparse.
 conv_to_tiles`) is the ``tap_blocks`` inner order, so the sequencer walks that order. An instruction that
 needs a tile the decompressor has not finished waits (``idle_weights``).
+
+Skip mode (``BufferConfig.sparse_mode``, ``nm24`` direct only): the array is the 2:4 sparse one
+(``HMMA(sparse=True)``: A the kept weights [4][4] with their indices, B 8 × 4 activations), the sequencer
+walks ``tap_pairs`` (8 input channels at one tap a step: half the instructions) with 32 im2col reads an
+instruction, and the decompressor, in kept mode, hands over each ``nm24`` tile's kept values and indices
+unexpanded: the stream holds the two tiles of a step (channels 8cb..8cb+3, 8cb+4..8cb+7) one after the
+other, the first waits in a staging register, both enter the A register together (:meth:`Accelerator.
+_kept_weights`). ``macs`` counts dense-equivalent multiply-adds (128 an instruction), ``macs_gated`` the
+ones not multiplied (the 64 pruned, and under ``hold`` kept ones with a ±0 operand).
 """
 
 from dataclasses import dataclass, field, replace
@@ -69,17 +78,18 @@ from amaranth.utils import ceil_log2
 from ..golden import sparse
 from ..golden.fp import FP16, FP32
 from ..golden.gating import Gating
+from ..golden.hmma import GROUP, KEPT
 from ..golden.schedule import KERNELS, TILE, direct_gemms, winograd_gemms
 from .config import AcceleratorConfig
-from .decompressor import Decompressor
+from .decompressor import Decompressor, kept_layout
 from .hmma import HMMA
 from .operand import Flagged, ZeroDetector
-from .pipeline import check_choice, check_count
+from .pipeline import check_choice, check_count, data_load, load_when
 from .sequencer import BOUND_BITS, LAYER_BOUNDS, DirectSequencer, WinogradSequencer
 from .winograd import WinogradInput, WinogradOutput
 
-__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "ALGORITHMS", "BufferConfig", "command_layout", "response_layout",
-           "Accelerator"]
+__all__ = ["Op", "COUNTERS", "COUNTER_BITS", "WEIGHT_FORMATS", "ALGORITHMS", "SPARSE_MODES", "BufferConfig",
+           "command_layout", "response_layout", "Accelerator"]
 
 ELEMENTS = TILE * TILE
 COUNTER_BITS = 32
@@ -90,6 +100,11 @@ WEIGHT_FORMATS = ("dense",) + tuple(sparse.FORMATS)
 
 #: Convolution algorithms: direct (im2col), Winograd F(2×2, 3×3) and F(4×4, 3×3).
 ALGORITHMS = ("direct", "winograd2", "winograd4")
+
+#: How 2:4 (``nm24``) weights use the array: ``gate`` expands them and gates the pruned zeros (a dense
+#: instruction per 4 channels), ``skip`` feeds them compressed to the 2:4 sparse array (an instruction per 8
+#: channels; direct convolution only).
+SPARSE_MODES = ("gate", "skip")
 
 #: Performance counters, in COUNTER address order. ``cycles`` counts the clocks of runs; a clock of a run
 #: in which the array takes no instruction is counted in exactly one ``idle_*`` counter.
@@ -139,8 +154,9 @@ def response_layout():
 @dataclass(frozen=True)
 class BufferConfig:
     """An :class:`AcceleratorConfig` plus the convolution algorithm (:data:`ALGORITHMS`), the weight format
-    (:data:`WEIGHT_FORMATS`) and the on-chip buffer sizes: activations (FP16 elements), weights (in 4×4
-    FP16 tiles' worth of bits: compressed, four 64-bit words a tile), partial sums / outputs (4×4 FP32
+    (:data:`WEIGHT_FORMATS`), the sparse mode (:data:`SPARSE_MODES`; ``skip`` needs ``nm24`` and ``direct``;
+    the array's ``sparse`` follows it) and the on-chip buffer sizes: activations (FP16 elements), weights
+    (in 4×4 FP16 tiles' worth of bits: compressed, four 64-bit words a tile), partial sums / outputs (4×4 FP32
     tiles; Winograd: split into one bank per Winograd-domain point), the Winograd buffers (transformed
     activations: words of 4×4 flagged FP16 per point bank; outputs: words of one m×m FP32 output tile),
     and the depth of the FIFO that carries each instruction's psum address beside the array (it must
@@ -149,6 +165,7 @@ class BufferConfig:
     array: AcceleratorConfig = field(default_factory=AcceleratorConfig)
     weight_format: str = "dense"
     algo: str = "direct"
+    sparse_mode: str = "gate"
     act_words: int = 1 << 15
     weight_tiles: int = 1024
     psum_tiles: int = 4096
@@ -166,6 +183,12 @@ class BufferConfig:
                              f"{self.array.fmt_acc.name}")
         check_choice("weight_format", self.weight_format, WEIGHT_FORMATS)
         check_choice("algo", self.algo, ALGORITHMS)
+        check_choice("sparse_mode", self.sparse_mode, SPARSE_MODES)
+        if self.skip and (self.weight_format, self.algo) != ("nm24", "direct"):
+            raise ValueError(f"sparse_mode skip needs nm24 weights and direct convolution, not "
+                             f"{self.weight_format} weights and {self.algo}")
+        if self.array.sparse:
+            raise ValueError("the array's sparse mode follows sparse_mode: give BufferConfig a dense array")
         for what in ("act_words", "weight_tiles", "psum_tiles", "v_words", "out_words", "addr_fifo_depth"):
             check_count(what, getattr(self, what))
             if getattr(self, what) > 1 << BOUND_BITS + 8:
@@ -178,9 +201,21 @@ class BufferConfig:
     def gating(self):
         return self.array.gating
 
-    def running(self, *, algo, weight_format, gating):
-        """These buffers in an accelerator built for ``algo``, ``weight_format`` weights and ``gating``."""
-        return replace(self, array=self.array.replace(gating=gating), weight_format=weight_format, algo=algo)
+    def running(self, *, algo, weight_format, gating, sparse_mode="gate"):
+        """These buffers in an accelerator built for ``algo``, ``weight_format`` weights, ``gating`` and
+        ``sparse_mode``."""
+        return replace(self, array=self.array.replace(gating=gating), weight_format=weight_format, algo=algo,
+                       sparse_mode=sparse_mode)
+
+    @property
+    def skip(self):
+        """Whether 2:4 weights are skipped: the array runs 2:4 sparse instructions."""
+        return self.sparse_mode == "skip"
+
+    @property
+    def array_config(self):
+        """The array the accelerator builds: :attr:`array`, sparse in skip mode."""
+        return self.array.replace(sparse=self.skip)
 
     @property
     def compressed(self):
@@ -199,7 +234,7 @@ class BufferConfig:
     @property
     def order(self):
         """The im2col inner order the direct sequencer walks (:data:`accel.golden.schedule.INNER_ORDERS`)."""
-        return "tap_blocks" if self.compressed else "channel_major"
+        return "tap_pairs" if self.skip else "tap_blocks" if self.compressed else "channel_major"
 
     @property
     def weight_words(self):
@@ -267,7 +302,7 @@ class BufferConfig:
         return sum(self.buffer_bits_by_buffer(counters).values())
 
     def layer_tiles(self, channels, filters, height, width, kernel=3):
-        """(row_blocks, inner_blocks, col_blocks) of a conv layer with ``kernel``×``kernel`` filters (3, or 1:
+        """(row_blocks, chain steps, col_blocks) of a conv layer with ``kernel``×``kernel`` filters (3, or 1:
         direct only): of the im2col GEMM in this configuration's inner order (direct), or of each
         Winograd-domain GEMM (inner blocks: ⌈C/4⌉, column blocks: ⌈tiles/4⌉).
         ValueError naming what does not fit in the buffers (layers larger than the buffers are not cut into
@@ -285,7 +320,7 @@ class BufferConfig:
         out_h, out_w = height - kernel + 1, width - kernel + 1
         shape = direct_gemms(channels, filters, out_h, out_w, self.order, kernel) if m is None \
             else winograd_gemms(channels, filters, out_h, out_w, m)
-        rows, inner, cols = (shape.blocks(n) for n in (shape.rows, shape.inner, shape.cols))
+        rows, inner, cols = shape.blocks(shape.rows), shape.steps, shape.blocks(shape.cols)
         self._check_fits("activation buffer", -(-channels * height * width // ELEMENTS) * ELEMENTS, self.act_words)
         self._check_fits("psum buffer" + (" bank" if m else ""), rows * cols, self.psum_bank_tiles, "tiles")
         if m is not None:
@@ -315,7 +350,7 @@ class Accelerator(wiring.Component):
         if not isinstance(buffers, BufferConfig):
             raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
         self._buffers = buffers
-        self._array = HMMA.from_config(buffers.array)
+        self._array = HMMA.from_config(buffers.array_config)
         if buffers.addr_fifo_depth <= self._array.latency:    # D addresses in flight must all fit
             raise ValueError(f"addr_fifo_depth must exceed the array latency {self._array.latency}, "
                              f"not {buffers.addr_fifo_depth}")
@@ -414,7 +449,8 @@ class Accelerator(wiring.Component):
         # ---- issue pipeline: stage 0 = the sequencer's request (reads issued), stage 1 = read data
         request = seq.o.payload
         s1_valid, s1_first = Signal(), Signal()
-        s1_live, s1_psum_addr, s1_point = Signal(ELEMENTS), Signal(psum_bits), Signal(range(points))
+        live = request.live if winograd else request.act_live
+        s1_live, s1_psum_addr, s1_point = Signal(len(live)), Signal(psum_bits), Signal(range(points))
         issued, written = Signal(COUNTER_BITS), Signal(COUNTER_BITS)   # instructions into stage 1; D's written
         dep_blocked, weights_blocked, acts_blocked = Signal(), Signal(), Signal()
         issue = array.i.valid & array.i.ready
@@ -433,9 +469,12 @@ class Accelerator(wiring.Component):
                 a_flags, weights_ok, file_counts = self._weight_file(m, dec, request, transfer, seq.start,
                                                                      array.i.payload.a, issue)
             else:
-                a_flags, tile_ready = self._held_tile(m, dec, transfer & request.new_tile, array.i.payload.a)
+                take = transfer & request.new_tile
+                if buffers.skip:
+                    a_flags, tile_ready = self._kept_weights(m, dec, take, array.i.payload)
+                else:
+                    a_flags, tile_ready = self._held_tile(m, dec, take, array.i.payload.a)
                 weights_ok = ~request.new_tile | tile_ready
-        live = request.live if winograd else request.act_live
         point = request.point if winograd else 0
         if winograd:
             v_banks, words_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, v_bits)
@@ -465,12 +504,12 @@ class Accelerator(wiring.Component):
                                              issue)
             act_reads = 0
         else:               # 16 im2col reads
-            act_r = [act_buf.read_port() for _ in range(ELEMENTS)]
+            act_r = [act_buf.read_port() for _ in range(len(request.act_addr))]
             for e, port in enumerate(act_r):
                 m.d.comb += [port.addr.eq(request.act_addr[e]), port.en.eq(transfer & request.act_live[e])]
             acts = [Mux(s1_live[e], port.data, 0) for e, port in enumerate(act_r)]              # B[kk][j]
             b_flags = self._send(m, "b", acts, array.i.payload.b, issue)
-            act_reads = Mux(transfer, sum(request.act_live[e] for e in range(ELEMENTS)), 0)
+            act_reads = Mux(transfer, sum(request.act_live[e] for e in range(len(act_r))), 0)
         m.d.comb += [array.i.valid.eq(s1_valid),
                      array.i.payload.c.as_value().eq(Mux(s1_first, 0,
                                                          Array(port.data for port in psum_c)[s1_point]))]
@@ -488,15 +527,25 @@ class Accelerator(wiring.Component):
         else:
             m.d.comb += done.eq(running & gemms_done)
 
-        # ---- performance counters
-        live_products = sum((TILE - sum(a_flags[i * TILE + kk] for i in range(TILE)))
-                            * (TILE - sum(b_flags[kk * TILE + j] for j in range(TILE))) for kk in range(TILE))
-        gated = TILE ** 3 - live_products if gating is Gating.HOLD else 0
+        # ---- performance counters: ``macs`` counts dense-equivalent multiply-adds (64 an instruction, 128
+        # in skip mode: the pruned ones too), ``macs_gated`` those the array did not do (gated under hold;
+        # in skip mode the 64 pruned ones as well), so macs − macs_gated is the multiplies done
+        config = self._array.config
+        if buffers.skip:    # kept product (i, t, j) meets B[4·(t // 2) + index][j]
+            index = array.i.payload.a_index
+            live_products = sum(~a_flags[i * TILE + t]
+                                & ~Array(b_flags[(GROUP * (t // KEPT) + c) * TILE + j] for c in range(GROUP))[
+                                    index[i * TILE + t]]
+                                for i in range(TILE) for t in range(TILE) for j in range(TILE))
+        else:
+            live_products = sum((TILE - sum(a_flags[i * TILE + kk] for i in range(TILE)))
+                                * (TILE - sum(b_flags[kk * TILE + j] for j in range(TILE))) for kk in range(TILE))
+        done_products = live_products if gating is Gating.HOLD else config.macs_per_instruction
         idle = running & ~issue
         waiting = idle & ~s1_valid & seq.busy
         increments = {
-            "cycles": running, "instructions": issue, "macs": Mux(issue, TILE ** 3, 0),
-            "macs_gated": Mux(issue, gated, 0),
+            "cycles": running, "instructions": issue, "macs": Mux(issue, config.dense_macs_per_instruction, 0),
+            "macs_gated": Mux(issue, config.dense_macs_per_instruction - done_products, 0),
             "act_reads": act_reads, "act_writes": Mux(is_op(Op.LOAD_ACT), ELEMENTS, 0),
             "weight_reads": weight_reads,
             "weight_writes": is_op(Op.LOAD_WGT),
@@ -530,7 +579,7 @@ class Accelerator(wiring.Component):
         Its tiles are B-layout (element ``4kk + j``: row kk an input channel, column j an output channel,
         i.e. A[j][kk]: :func:`_transposed`). Returns (the decompressor, buffer reads this clock)."""
         m.submodules.decompressor = dec = Decompressor(format=self._buffers.weight_format, width=STREAM_WIDTH,
-                                                       gating=self.gating)
+                                                       gating=self.gating, kept=self._buffers.skip)
         port = weight_buf.read_port()
         read_addr = Signal(len(port.addr))
         reading, read_valid, read_last = Signal(), Signal(), Signal()
@@ -588,6 +637,34 @@ class Accelerator(wiring.Component):
         flags = [read.data[e].is_zero for e in range(ELEMENTS)]
         a_flags = self._send(m, "a", [read.data[e].value for e in range(ELEMENTS)], lines, issue, zero_flags=flags)
         return a_flags, request.w_addr < written, {"weight_file_reads": transfer, "weight_file_writes": put}
+
+    def _kept_weights(self, m, dec, take, payload):
+        """Skip mode: an instruction's weights are two kept nm24 tiles from the decompressor (channels
+        8cb..8cb+3, then 8cb+4..8cb+7, at one tap; :func:`accel.sim.conv.weight_stream`'s ``pairs``). The
+        first waits in a staging register; ``take`` moves both into the A register: kept value t = 2h + r of
+        row i (output channel) is tile h's column i, value r, with its index. Under ``hold`` a flagged value
+        and its index are not loaded (frozen lines). Returns (the A zero flags [i][t], both tiles ready)."""
+        first, first_valid = Signal(kept_layout()), Signal()
+        m.d.comb += dec.o.ready.eq(~first_valid | take)
+        with m.If(take):
+            m.d.sync += first_valid.eq(0)
+        with m.Elif(dec.o.valid & ~first_valid):
+            m.d.sync += [first.eq(dec.o.payload), first_valid.eq(1)]
+        flags = []
+        for i in range(TILE):
+            for t in range(TILE):
+                half, r = divmod(t, KEPT)
+                tile = (first, dec.o.payload)[half]
+                kept, index = tile.values[KEPT * i + r], tile.index[KEPT * i + r]
+                e = i * TILE + t
+                line, line_index = Signal(Flagged(FP16), name=f"a_kept_{e}"), Signal(2, name=f"a_index_{e}")
+                load = data_load(take, kept.is_zero, self.gating)
+                load_when(m, line.is_zero, kept.is_zero, take)
+                load_when(m, line.value, kept.value, load)
+                load_when(m, line_index, index, load)
+                m.d.comb += [payload.a[e].eq(line), payload.a_index[e].eq(line_index)]
+                flags.append(line.is_zero)
+        return flags, first_valid & dec.o.valid
 
     def _send(self, m, name, values, lines, issue, zero_flags=None):
         """Drive the array's operand ``lines`` (Flagged elements) from ``values`` through the sender of

@@ -22,6 +22,11 @@ input is drained up to ``last`` and the next stream starts; no tile is decoded f
 Output lines (``gating``): ``hold`` never puts a zero on the lines (a flagged element's ``value`` keeps the
 value last sent at its position, 0 after reset: the frozen-line sender); ``and`` drives +0 beside the
 flag; ``none`` drives +0 and no flags.
+
+Kept mode (``kept=True``, ``nm24`` only: the 2:4 sparse array's weights, not expanded): the output is a
+tile's 8 kept values and their 2-bit indices (:func:`kept_layout`): element ``2j + r`` is column ``j``'s
+value at its lower (``r = 0``) or upper (``r = 1``) index, flagged when it is ±0; the lines follow the
+gating style as above (under ``hold`` a flagged element's value and index keep the last ones sent).
 """
 
 import operator
@@ -38,20 +43,22 @@ from .fp_common import node
 from .operand import Flagged
 from .pipeline import check_choice, check_count, check_gating, data_load, load_when
 
-__all__ = ["Decompressor"]
+__all__ = ["Decompressor", "kept_layout"]
 
 ELEMENTS = sparse.TILE_ELEMENTS
 
 
 class Decoded(NamedTuple):
     """A tile decoder's view of the buffer: ``need`` (tile bits, valid once the header is in),
-    ``present``/``values`` per element, ``bad_header`` (malformed from the header alone) and ``bad``."""
+    ``present``/``values`` per element, ``bad_header`` (malformed from the header alone) and ``bad``;
+    ``kept`` (nm24): (value, index) per kept element ``2j + r``."""
 
     need: Value
     present: list
     values: list
     bad_header: Value
     bad: Value
+    kept: list = None
 
 
 def _bitmask(m, window):
@@ -80,38 +87,55 @@ def _rle(m, window):
 
 def _nm24(m, window):
     """Meta (nibble j: lower index in bits 1:0, upper in 3:2), then per column j the two values."""
-    present, values, bad = [None] * ELEMENTS, [None] * ELEMENTS, C(0)
+    present, values, kept, bad = [None] * ELEMENTS, [None] * ELEMENTS, [], C(0)
     for j in range(sparse.TILE):
         low, high = window[4 * j:4 * j + 2], window[4 * j + 2:4 * j + 4]
         first, second = window[16 + 32 * j:32 + 32 * j], window[32 + 32 * j:48 + 32 * j]
         bad = bad | (low >= high)
+        kept += [(first, low), (second, high)]
         for kk in range(sparse.TILE):
             p = sparse.TILE * kk + j
             present[p] = (low == kk) | (high == kk)
             values[p] = Mux(low == kk, first, Mux(high == kk, second, 0))
-    return Decoded(C(144), present, values, C(0), bad)
+    return Decoded(C(144), present, values, C(0), bad, kept)
 
 
 DECODERS = {"bitmask": _bitmask, "rle": _rle, "nm24": _nm24}
 
+#: Kept values per nm24 tile: two per column.
+KEPT_ELEMENTS = ELEMENTS // 2
+
+
+def kept_layout():
+    """Kept mode's output tile: ``values`` (element ``2j + r``: column j's kept value r, flagged) and ``index``
+    (its 2-bit index within the column's group of 4 input channels)."""
+    return data.StructLayout({"values": data.ArrayLayout(Flagged(FP16), KEPT_ELEMENTS),
+                              "index": data.ArrayLayout(2, KEPT_ELEMENTS)})
+
 
 class Decompressor(wiring.Component):
-    """``Decompressor(format="bitmask", width=64, gating="hold")``: ports ``i``, ``o`` and ``error``.
+    """``Decompressor(format="bitmask", width=64, gating="hold", kept=False)``: ports ``i``, ``o`` and
+    ``error``; ``kept``: nm24 tiles leave as kept values and indices (module docstring).
 
     Charged as logic by the energy model, whatever its instance is called."""
 
     energy_class = "logic"
 
-    def __init__(self, *, format="bitmask", width=64, gating="hold"):
+    def __init__(self, *, format="bitmask", width=64, gating="hold", kept=False):
         self._format = sparse.FORMATS[check_choice("format", format, tuple(sparse.FORMATS))]
         self._width = check_count("width", width)
         if width % 8 or width < 2 * sparse.HEADER_FIELD_BITS:
             raise ValueError(f"width must be a multiple of 8 of at least {2 * sparse.HEADER_FIELD_BITS}, "
                              f"not {width!r}")
         self._gating = check_gating(gating)
+        if not isinstance(kept, bool):
+            raise TypeError(f"kept must be a bool, not {kept!r}")
+        if kept and format != "nm24":
+            raise ValueError(f"kept mode is for nm24 weights, not {format}")
+        self._kept = kept
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"data": width, "last": 1}))),
-            "o": Out(stream.Signature(data.ArrayLayout(Flagged(FP16), ELEMENTS))),
+            "o": Out(stream.Signature(kept_layout() if kept else data.ArrayLayout(Flagged(FP16), ELEMENTS))),
             "error": Out(1),
         })
 
@@ -126,6 +150,10 @@ class Decompressor(wiring.Component):
     @property
     def gating(self):
         return self._gating
+
+    @property
+    def kept(self):
+        return self._kept
 
     @property
     def buffer_bits(self):
@@ -197,10 +225,16 @@ class Decompressor(wiring.Component):
             m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        for p in range(ELEMENTS):
-            value = decoded.values[p]
-            is_zero = ~decoded.present[p] | (value[:FP16.width - 1] == 0)
-            lane = self.o.payload[p]
+        if self._kept:
+            lanes = [(value, value[:FP16.width - 1] == 0, self.o.payload.values[e], self.o.payload.index[e], index)
+                     for e, (value, index) in enumerate(decoded.kept)]
+        else:
+            lanes = [(value, ~present | (value[:FP16.width - 1] == 0), self.o.payload[p], None, None)
+                     for p, (value, present) in enumerate(zip(decoded.values, decoded.present))]
+        for value, is_zero, lane, lane_index, index in lanes:
+            load = data_load(take, is_zero, self._gating)
             load_when(m, lane.is_zero, is_zero if self._gating.flags_zeros else 0, take)
-            load_when(m, lane.value, Mux(is_zero, 0, value), data_load(take, is_zero, self._gating))
+            load_when(m, lane.value, Mux(is_zero, 0, value), load)
+            if lane_index is not None:
+                load_when(m, lane_index, index, load)
         return m

@@ -3,40 +3,42 @@ hardware from the layer's bounds held in registers (Gemmini's ``LoopConv``: loop
 
 A k×k valid convolution (k = 3, or 1: a GEMM) is the im2col GEMM ``W [K, C·k²] · X [C·k², OH·OW]``, padded
 to whole 4×4 tiles and walked in the schedule's ``DIRECT_LOOPS`` order: chain step ``s`` (an inner block:
-4 im2col rows ``(c, ky, kx)``, in one of two orders, below), row block ``r`` (4 output channels), column
-block ``cb`` (4 output pixels ``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*:
+d im2col rows ``(c, ky, kx)``, in one of three orders, below), row block ``r`` (4 output channels), column
+block ``cb`` (4 output pixels ``p = (oy, ox)``, row-major). Each instruction becomes one *gather request*
+(d = 4 inner rows a step, or 8 in ``tap_pairs`` order: a 2:4 sparse instruction):
 
 - ``w_addr``: the weight tile ``(r, s)`` (dense tiles are stored at ``r·inner_blocks + s``; a compressed
   stream holds them in walk order, step-major);
-- ``act_addr[4·kk + j]``: where B[kk][j] = x[c][oy + ky][ox + kx] sits in the activation buffer
+- ``act_addr[4·kk + j]`` (kk < d): where B[kk][j] = x[c][oy + ky][ox + kx] sits in the activation buffer
   (``c·H·W + y·W + x``), with ``act_live`` clear where the element is GEMM padding (``c ≥ C`` or
   ``p ≥ OH·OW``: the sender puts a zero there);
 - ``psum_addr``: the output tile ``(r, cb)`` (``r·col_blocks + cb``) whose partial sum chains through C;
 - ``first``: chain step 0 (C is +0); ``new_tile``: column block 0 (the weight tile changes).
 
-Two inner orders (:data:`accel.golden.schedule.INNER_ORDERS`):
+Three inner orders (:data:`accel.golden.schedule.INNER_ORDERS`):
 
 - ``channel_major`` (golden's :func:`~accel.golden.winograd.direct_conv`): ``q = 9c + 3ky + kx``, an inner
   block is four consecutive q (it crosses taps and channels); ``⌈9C/4⌉`` blocks.
 - ``tap_blocks`` (the compressed weight streams' tile order, :func:`accel.golden.sparse.conv_to_tiles`):
   block ``9·cb + 3ky + kx`` holds channels ``4cb .. 4cb + 3`` at one filter tap (a 2:4 group is a column
   of its A tile); C is padded to a multiple of 4, ``9·⌈C/4⌉`` blocks.
+- ``tap_pairs`` (skip mode: the 2:4 sparse array's instructions): block ``9·cb + 3ky + kx`` holds channels
+  ``8cb .. 8cb + 7`` at one tap (two 2:4 groups); C is padded to a multiple of 8, ``9·⌈C/8⌉`` blocks.
 
 No address is multiplied per instruction. An im2col address is ``inner_offset[kk] + pixel_offset[j]``:
-four *inner lanes* keep (c, ky, kx, offset) of the inner index of row kk and four *pixel lanes* keep (oy,
+d *inner lanes* keep (c, ky, kx, offset) of the inner index of row kk and four *pixel lanes* keep (oy,
 ox, offset) for p = 4cb + j. Moving a pixel lane on by 4 is four increments whose offset steps are 1 or 3
 (the next output row starts W − OW + 1 = k further on). Moving an inner lane to the next block is four
 increments of (kx, ky, c) with offset steps 1, W − 2 or H·W − 2W − 2 (``channel_major``), or one
-increment with c stepping by 4 and offset steps 1, W − 2 or 4·H·W − 2W − 2 (``tap_blocks``); for 1×1
-every increment moves c on, by H·W (or 4·H·W).
+increment with c stepping by d and offset steps 1, W − 2 or d·H·W − 2W − 2 (``tap_blocks``, ``tap_pairs``);
+for 1×1 every increment moves c on, by H·W (or d·H·W).
 """
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.schedule import INNER_ORDERS
-from ..golden.schedule import TILE
+from ..golden.schedule import INNER_ORDERS, ORDER_DEPTH, TILE
 
 __all__ = ["LAYER_BOUNDS", "BOUND_BITS", "request_layout", "DirectSequencer", "winograd_request_layout",
            "WinogradSequencer"]
@@ -49,22 +51,22 @@ LAYER_BOUNDS = data.StructLayout({"channels": BOUND_BITS, "filters": BOUND_BITS,
                                   "height": BOUND_BITS, "width": BOUND_BITS, "kernel": 2})
 
 
-def request_layout(act_bits, weight_bits, psum_bits):
-    """Payload of one gather request (one HMMA instruction), with buffer address widths as given.
-    ``new_tile``: the first request of a weight tile (column block 0)."""
+def request_layout(act_bits, weight_bits, psum_bits, depth=TILE):
+    """Payload of one gather request (one HMMA instruction of ``depth`` inner rows), with buffer address
+    widths as given. ``new_tile``: the first request of a weight tile (column block 0)."""
     return data.StructLayout({
         "w_addr": weight_bits,
-        "act_addr": data.ArrayLayout(act_bits, TILE * TILE),
-        "act_live": TILE * TILE,
+        "act_addr": data.ArrayLayout(act_bits, depth * TILE),
+        "act_live": depth * TILE,
         "psum_addr": psum_bits,
         "first": 1,
         "new_tile": 1,
     })
 
 
-def _blocks(value):
-    """⌈value / 4⌉ of an unsigned expression."""
-    return (value + (TILE - 1)) >> 2
+def _blocks(value, size=TILE):
+    """⌈value / size⌉ of an unsigned expression (``size`` a power of two)."""
+    return (value + (size - 1)) >> (size.bit_length() - 1)
 
 
 def _inner_step(lane, d_ky, d_c, c_step, edge):
@@ -101,7 +103,7 @@ class DirectSequencer(wiring.Component):
     ``order``: one of :data:`~accel.golden.schedule.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
     the loop nest on ``bounds`` (held steady during the run); ``busy`` is high until the last request has
     left; ``chain_gap``: a chain's next step comes that many requests after its previous one (row blocks ×
-    column blocks).
+    column blocks). A request gathers :attr:`depth` × 4 activations.
     """
 
     def __init__(self, *, act_bits, weight_bits, psum_bits, order="channel_major"):
@@ -114,12 +116,17 @@ class DirectSequencer(wiring.Component):
             "start": In(1),
             "busy": Out(1),
             "chain_gap": Out(2 * BOUND_BITS),
-            "o": Out(stream.Signature(request_layout(act_bits, weight_bits, psum_bits))),
+            "o": Out(stream.Signature(request_layout(act_bits, weight_bits, psum_bits, self.depth))),
         })
 
     @property
     def order(self):
         return self._order
+
+    @property
+    def depth(self):
+        """Inner rows per request: 4, or 8 (``tap_pairs``: a 2:4 sparse instruction)."""
+        return ORDER_DEPTH[self._order]
 
     def elaborate(self, platform):
         m = Module()
@@ -142,15 +149,16 @@ class DirectSequencer(wiring.Component):
         if self._order == "channel_major":
             m.d.comb += [n_inner.eq(_blocks(Mux(one_by_one, b.channels, b.channels * 9))), d_c.eq(plane - corner)]
         else:
-            m.d.comb += [n_inner.eq(Mux(one_by_one, _blocks(b.channels), _blocks(b.channels) * 9)),
-                         d_c.eq(4 * plane - corner)]
+            depth = self.depth
+            m.d.comb += [n_inner.eq(Mux(one_by_one, _blocks(b.channels, depth), _blocks(b.channels, depth) * 9)),
+                         d_c.eq(depth * plane - corner)]
 
         row, step, col = Signal(BOUND_BITS), Signal(BOUND_BITS + 4), Signal(2 * BOUND_BITS)
         w_addr, row_base = Signal(weight_bits), Signal(psum_bits)
         busy = Signal()
         inner = [{"c": Signal(BOUND_BITS, name=f"inner_c_{kk}"), "ky": Signal(2, name=f"inner_ky_{kk}"),
                   "kx": Signal(2, name=f"inner_kx_{kk}"), "off": Signal(act_bits, name=f"inner_off_{kk}")}
-                 for kk in range(TILE)]
+                 for kk in range(self.depth)]
         pixel = [{"oy": Signal(BOUND_BITS, name=f"pixel_oy_{j}"), "ox": Signal(BOUND_BITS, name=f"pixel_ox_{j}"),
                   "off": Signal(act_bits, name=f"pixel_off_{j}")} for j in range(TILE)]
         inner_origin = {"c": C(0, BOUND_BITS), "ky": C(0, 2), "kx": C(0, 2), "off": C(0, act_bits)}
@@ -165,7 +173,7 @@ class DirectSequencer(wiring.Component):
         else:                                 # row kk: channel kk at tap (0, 0), then the next tap
             inner_init = [_assign(lane, {**inner_origin, "c": C(kk, BOUND_BITS), "off": kk * plane})
                           for kk, lane in enumerate(inner)]
-            inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, TILE, edge)) for lane in inner]
+            inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, self.depth, edge)) for lane in inner]
         pixel_init = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w, edge), pixel_origin, j))
                       for j, lane in enumerate(pixel)]
         pixel_next = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w, edge), lane, TILE)) for lane in pixel]
@@ -191,7 +199,7 @@ class DirectSequencer(wiring.Component):
         m.d.comb += [self.o.valid.eq(busy), self.busy.eq(busy),
                      request.w_addr.eq(w_addr), request.psum_addr.eq(row_base + col), request.first.eq(step == 0),
                      request.new_tile.eq(col == 0)]
-        for kk in range(TILE):
+        for kk in range(self.depth):
             for j in range(TILE):
                 e = kk * TILE + j
                 m.d.comb += [request.act_addr[e].eq(inner[kk]["off"] + pixel[j]["off"]),

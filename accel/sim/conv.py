@@ -24,12 +24,13 @@ from ..golden import sparse
 from ..golden.gating import Gating
 from ..golden.schedule import TILE, direct_gemms
 from ..golden.winograd import direct_conv, filter_transform, winograd_conv_transformed
-from ..hw.accelerator import ALGORITHMS, COUNTERS, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator, BufferConfig, Op
+from ..hw.accelerator import (ALGORITHMS, COUNTERS, SPARSE_MODES, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator,
+                              BufferConfig, Op)
 from .payload import pack, unpack
 from .toggles import count_toggles
 
-__all__ = ["ALGORITHMS", "FORMATS", "ConvRun", "check_layer", "weight_stream", "layer_weights", "golden_conv",
-           "conv_commands", "run_convs", "run_conv"]
+__all__ = ["ALGORITHMS", "FORMATS", "SPARSE_MODES", "WALKS", "ConvRun", "check_layer", "weight_stream",
+           "layer_weights", "golden_conv", "conv_commands", "run_convs", "run_conv"]
 
 FORMATS = WEIGHT_FORMATS
 ELEMENTS = TILE * TILE
@@ -40,9 +41,10 @@ CHUNKS = STREAM_WIDTH // 16     # 16-bit data fields of a LOAD_WGT that carry on
 class ConvRun:
     """One layer on the hardware: ``y`` FP32 bits [K, H−2, W−2], ``cycles`` (clocks of the run itself,
     the ``cycles`` counter), ``stream_cycles`` (the whole command stream: loads, run, stores),
-    ``counters`` (every :data:`~accel.hw.accelerator.COUNTERS` entry), ``ideal_cycles`` (MACs / 64 of the
-    unpadded layer), ``latency`` (the accelerator's: gather request to D written), off-chip traffic in
-    bytes, ``bit_exact`` against golden and the toggles."""
+    ``counters`` (every :data:`~accel.hw.accelerator.COUNTERS` entry), ``ideal_cycles`` (MACs of the
+    unpadded layer / the array's dense-equivalent MACs an instruction: 64, 128 in skip mode), ``latency``
+    (the accelerator's: gather request to D written), off-chip traffic in bytes, ``bit_exact`` against
+    golden, the toggles and the sparse mode (:data:`SPARSE_MODES`)."""
 
     y: np.ndarray
     cycles: int
@@ -55,13 +57,14 @@ class ConvRun:
     gating: str
     backend: str
     toggles: object = field(default=None)
+    sparse_mode: str = "gate"
 
     def as_json(self):
         return {"cycles": self.cycles, "stream_cycles": self.stream_cycles, "ideal_cycles": self.ideal_cycles,
                 "macs": self.counters["macs"], "macs_gated": self.counters["macs_gated"],
                 "counters": dict(self.counters), "offchip_bytes": dict(self.offchip_bytes),
-                "bit_exact": self.bit_exact, "gating": str(self.gating), "backend": self.backend,
-                "toggles": self.toggles.as_json() if self.toggles is not None else None}
+                "bit_exact": self.bit_exact, "gating": str(self.gating), "sparse_mode": self.sparse_mode,
+                "backend": self.backend, "toggles": self.toggles.as_json() if self.toggles is not None else None}
 
 
 def check_layer(x_bits, w_bits, kernels=(3,)):
@@ -85,24 +88,38 @@ def _command(op, addr=0, data=None):
     return op.value, addr, np.zeros(ELEMENTS, np.uint16) if data is None else data
 
 
-def weight_stream(w_bits, fmt, step_major=False):
+#: Tile orders of a weight stream (:func:`weight_stream`): the 4-channel tiles a chain step of the direct walk
+#: takes (0: not a direct walk, row block major).
+WALKS = {"rows": 0, "steps": 1, "pairs": 2}
+
+
+def weight_stream(w_bits, fmt, walk="rows"):
     """The compressed stream of ``w_bits`` [K, C, k, k] in format ``fmt``: (64-bit words, header first;
-    the weights it decodes to). Tiles in :func:`~accel.golden.sparse.conv_to_tiles` order (row block
-    major: the Winograd walk), or ``step_major`` (the direct walk: every row block of a step, then the
-    next step). ValueError when the weights do not fit the format (nm24: a group with more than two
-    non-zeros, named as in the weights)."""
-    tiles = sparse.conv_to_tiles(w_bits)
-    rows = -(-w_bits.shape[0] // TILE)
-    steps = len(tiles) // rows
-    # stream position t holds tile order[t] of conv_to_tiles
-    order = np.arange(len(tiles)).reshape(rows, steps).T.ravel() if step_major else np.arange(len(tiles))
-    group = sparse.conv_group_name(w_bits.shape)
+    the weights it decodes to). Tiles in the order the accelerator walks them (``walk``): ``rows``:
+    :func:`~accel.golden.sparse.conv_to_tiles` order (row block major: the Winograd walk); ``steps``: every
+    row block of a step, then the next step (the direct walk); ``pairs`` (skip mode, C padded to 8): per
+    step (8 channels at one tap) and row block the tile of channels 8cb..8cb+3, then that of 8cb+4..8cb+7.
+    ValueError when the weights do not fit the format (nm24: a group with more than two non-zeros, named
+    as in the weights)."""
+    if walk not in WALKS:
+        raise ValueError(f"walk must be one of {', '.join(WALKS)}, not {walk!r}")
+    pair = max(1, WALKS[walk])
+    filters, chans = w_bits.shape[:2]
+    padded = np.pad(w_bits, ((0, 0), (0, -chans % (TILE * pair)), (0, 0), (0, 0)))
+    tiles = sparse.conv_to_tiles(padded)
+    rows = -(-filters // TILE)
+    taps = w_bits.shape[2] * w_bits.shape[3]
+    # stream position t holds tile order[t] of conv_to_tiles ([row block, channel block, tap])
+    order = np.arange(len(tiles))
+    if WALKS[walk]:
+        order = order.reshape(rows, -1, pair, taps).transpose(1, 3, 0, 2).ravel()
+    group = sparse.conv_group_name(padded.shape)
     payload, nbits = sparse.encode(tiles[order], fmt, lambda t, j: group(int(order[t]), j))
     decoded, _ = sparse.decode(payload, fmt, len(tiles), nbits)
     held = np.empty_like(decoded)
     held[order] = decoded
     return (sparse.stream_words(payload, nbits, len(tiles), STREAM_WIDTH),
-            sparse.tiles_to_conv(held, w_bits.shape).astype(np.uint16))
+            sparse.tiles_to_conv(held, padded.shape)[:, :chans].astype(np.uint16))
 
 
 def _dense_tiles(w_bits, rows, inner):
@@ -131,7 +148,8 @@ def layer_weights(w_bits, buffers):
     mt = buffers.winograd_m
     weights = w_bits if mt is None else filter_transform(w_bits, mt)
     if buffers.compressed:
-        words, held = weight_stream(weights, buffers.weight_format, step_major=mt is None)
+        walk = "rows" if mt is not None else "pairs" if buffers.skip else "steps"
+        words, held = weight_stream(weights, buffers.weight_format, walk)
         buffers.check_weight_words(len(words))
         return [np.array([(word >> 16 * k) & 0xFFFF for k in range(CHUNKS)] + [0] * (ELEMENTS - CHUNKS),
                          np.uint16) for word in words], held
@@ -191,22 +209,24 @@ def _results(out, buffers, filters, out_h, out_w, rows, cols):
 
 
 def _ideal_cycles(x_bits, w_bits, buffers):
-    """MACs / 64 of the unpadded layer: direct MACs, or Winograd-domain MACs (points × K × C × tiles)."""
+    """MACs of the unpadded layer (direct MACs, or Winograd-domain MACs: points × K × C × tiles) over the
+    dense-equivalent MACs of an instruction (64; 128 in skip mode)."""
     (chans, height, width), filters, kernel = x_bits.shape, w_bits.shape[0], w_bits.shape[2]
-    mt = buffers.winograd_m
+    mt, per_instruction = buffers.winograd_m, buffers.array_config.dense_macs_per_instruction
     if mt is None:
-        return filters * chans * kernel * kernel * (height - kernel + 1) * (width - kernel + 1) / TILE ** 3
-    return buffers.points * filters * chans * -(-(height - 2) // mt) * -(-(width - 2) // mt) / TILE ** 3
+        return filters * chans * kernel * kernel * (height - kernel + 1) * (width - kernel + 1) / per_instruction
+    return buffers.points * filters * chans * -(-(height - 2) // mt) * -(-(width - 2) // mt) / per_instruction
 
 
-def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
-              per_bit=False, ready_pattern=None, waveform=None):
+def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_mode="gate", backend="pysim",
+              buffers=None, per_bit=False, ready_pattern=None, waveform=None):
     """Run the layers ``[(x_bits, w_bits), ...]`` (uint16 FP16 bit patterns, x [C, H, W], w [K, C, k, k],
     k = 3, or 1 for direct convolution) one after another on one accelerator on ``backend``, in one
     command stream (a layer whose weights are the previous layer's array does not load them again);
     returns ([:class:`ConvRun` per layer, with ``toggles`` None], the toggles of the whole stream).
-    ``buffers``: a :class:`~accel.hw.accelerator.BufferConfig` (its gating, weight format and algorithm
-    are replaced by ``gating``, ``fmt`` and ``algo``). ``per_bit``: count toggles per bit too.
+    ``buffers``: a :class:`~accel.hw.accelerator.BufferConfig` (its gating, weight format, algorithm and
+    sparse mode are replaced by ``gating``, ``fmt``, ``algo`` and ``sparse_mode``: ``skip`` runs ``nm24``
+    weights on the 2:4 sparse array). ``per_bit``: count toggles per bit too.
     ``ready_pattern``: the host's ``o.ready``, cycle by cycle (True past its end): back-pressure on the
     responses. ``waveform``: a :class:`~accel.sim.waveform.Waveform` of the command stream to write."""
     if algo not in ALGORITHMS:
@@ -217,7 +237,7 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
     buffers = buffers or BufferConfig()
     if not isinstance(buffers, BufferConfig):
         raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
-    buffers = buffers.running(algo=algo, weight_format=fmt, gating=gating)
+    buffers = buffers.running(algo=algo, weight_format=fmt, gating=gating, sparse_mode=sparse_mode)
     kernels = (3,) if buffers.winograd_m else (3, 1)
     commands, plans, previous = [], [], None
     for x_bits, w_bits in layers:
@@ -254,15 +274,15 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend
                             ideal_cycles=_ideal_cycles(x_bits, w_bits, buffers), latency=dut.latency,
                             offchip_bytes=offchip,
                             bit_exact=bool(np.array_equal(y, golden_conv(x_bits, w_bits, buffers, held))),
-                            gating=gating, backend=backend))
+                            gating=gating, backend=backend, sparse_mode=buffers.sparse_mode))
     return runs, toggles
 
 
-def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, backend="pysim", buffers=None,
-             per_bit=False, ready_pattern=None, waveform=None):
+def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_mode="gate", backend="pysim",
+             buffers=None, per_bit=False, ready_pattern=None, waveform=None):
     """Run one layer (see :func:`run_convs`) on the accelerator; returns its :class:`ConvRun` with the
     toggles of its command stream."""
-    (result,), toggles = run_convs([(x_bits, w_bits)], algo=algo, fmt=fmt, gating=gating, backend=backend,
-                                   buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern,
+    (result,), toggles = run_convs([(x_bits, w_bits)], algo=algo, fmt=fmt, gating=gating, sparse_mode=sparse_mode,
+                                   backend=backend, buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern,
                                    waveform=waveform)
     return replace(result, toggles=toggles)

@@ -5,7 +5,7 @@ import numpy as np
 from ...energy.layers import layer_summary
 from ...golden import acw, fp
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import ALGORITHMS, FORMATS, check_layer, layer_weights, run_conv
+from ...sim.conv import ALGORITHMS, FORMATS, SPARSE_MODES, check_layer, layer_weights, run_conv
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
@@ -25,6 +25,9 @@ def add_arguments(parser):
                         help="convolution algorithm: direct (im2col) or Winograd F(2x2,3x3) / F(4x4,3x3)")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
+    parser.add_argument("--sparse-mode", choices=SPARSE_MODES, default=None,
+                        help="nm24 weights: skip (default: the 2:4 sparse array, 8 input channels an instruction; "
+                             "direct only) or gate (expanded, the pruned zeros gated: 4 channels an instruction)")
     add_gating(parser)
     add_backend(parser)
     add_waveform(parser)
@@ -66,7 +69,11 @@ def run(args):
     check_output(args.out, inputs=inputs)
     waveform = waveform_from(args, inputs=inputs, outputs=[args.out])
     x, w, fmt = _layer(args)
-    buffers = BufferConfig(weight_format=fmt, algo=args.algo)
+    skippable = (fmt, args.algo) == ("nm24", "direct")
+    mode = args.sparse_mode or ("skip" if skippable else "gate")
+    if mode == "skip" and not skippable:
+        raise UserError(f"--sparse-mode skip needs nm24 weights and --algo direct, not {fmt} weights and {args.algo}")
+    buffers = BufferConfig(weight_format=fmt, algo=args.algo, sparse_mode=mode)
     try:
         check_layer(x, w)
         buffers.layer_tiles(x.shape[0], w.shape[0], x.shape[1], x.shape[2])
@@ -82,12 +89,14 @@ def run(args):
     progress = Progress(f"accel conv: {args.backend}, running")
     progress(0, 1)
     with written(waveform) as wave:
-        result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, backend=args.backend, waveform=wave)
+        result = run_conv(x, w, algo=args.algo, fmt=fmt, gating=args.gating, sparse_mode=mode, backend=args.backend,
+                          waveform=wave)
     progress(1, 1)
     save_npz(args.out, y=fp.from_bits(result.y, fp.FP32))
     summary = layer_summary(x, w, result, algo=args.algo, fmt=fmt, buffers=buffers)
     if waveform is not None:
         summary["waveform"] = waveform_summary(waveform, result.stream_cycles)
-    print_summary(f"accel conv: {args.algo}, {fmt} weights, gating {args.gating} -> {args.out}", summary, args.json)
+    weights = f"{fmt} weights" + (f" ({mode})" if fmt == "nm24" else "")
+    print_summary(f"accel conv: {args.algo}, {weights}, gating {args.gating} -> {args.out}", summary, args.json)
     require_bit_exact(result.bit_exact)
     return 0
