@@ -39,7 +39,27 @@ def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path
             assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_run_takes_a_shipped_topology_with_random_data(tmp_path, capsys):
+    # one pass through the tiny topology's two layers, in turn in this process (--workers 1)
+    assert main(["run", "--workload", "tiny", "--config", "nm24", "--workers", "1", "--json", "--out",
+                 str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "topology" and summary["bit_exact"] is True and summary["images"] == 1
+    result = json.loads((tmp_path / "results.json").read_text())
+    nm24, base = result["configurations"]["nm24"], result["configurations"]["baseline"]
+    assert set(nm24["layers"]) == {"conv1", "conv2"} and "accuracy" not in nm24
+    assert nm24["layers"]["conv2"]["counters"]["instructions"] == 9 * 2 * 9       # 9 taps x 2 row blocks x 9 cols
+    assert base["layers"]["conv2"]["counters"]["instructions"] == 9 * 2 * 9       # C = 4: one dense step per tap
+    assert base["macs"] == nm24["macs"] // 2          # skip mode counts 128 dense-equivalent MACs an instruction
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cycles_energy.png", "idle.png", "report.md",
+                                                          "results.json"]
+    assert "one pass" in (tmp_path / "report.md").read_text()
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--workload", "tiny", "--images", "2"], "--images: the tiny topology has no images"),
+    (["--workload", "resnet18", "--config", "hold"], "--workload resnet18: layer conv2_1a in configuration baseline: "
+                                                     "the layer needs"),
     (["--workload", "resnet"], "unknown workload 'resnet'"),
     (["--backend", "spice"], "invalid choice: 'spice'"),
     (["--images", "65"], "--images"),

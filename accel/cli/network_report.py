@@ -10,8 +10,8 @@ LAYER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 
 def best_configuration(configs, baseline):
     """(name, why) of the configuration with the lowest energy per inference among those that are bit-exact
-    and classify as golden does; (None, why not) when none is."""
-    fit = {name: c for name, c in configs.items() if c["bit_exact"] and c["agrees_with_golden"] == 1.0}
+    and (a classifier) classify as golden does; (None, why not) when none is."""
+    fit = {name: c for name, c in configs.items() if c["bit_exact"] and c.get("agrees_with_golden", 1.0) == 1.0}
     if not fit:
         return None, "no configuration is bit-exact with golden's classifications"
     name = min(fit, key=lambda n: fit[n]["energy_per_inference_pj"])
@@ -33,17 +33,20 @@ def report_markdown(result):
     """``report.md``: accuracy, cycles, energy by block, the best configuration and why, the multiplier
     energy per useful multiply, and what the host does."""
     configs, baseline, images = result["configurations"], result["baseline"], result["images"]
+    classifier = result["kind"] == "classifier"
+    runs = f"{images} test images" if classifier else "one pass (an inference below)"
     lines = [f"# accel run: {result['workload']} on the accelerator", "",
-             f"{result['description']}. {images} test images, backend {result['backend']}, "
-             f"command `{result['command']}`.", "",
-             f"**Every layer bit-exact against golden: {'yes' if result['bit_exact'] else 'NO'}.** "
-             f"The float32 model's accuracy on these images: {result['float32_accuracy']:.1%}.", "",
-             "| configuration | bit-exact | classes = golden | = float32 | accuracy | cycles / inference | "
-             "ideal | energy / inference (nJ) | MACs useful |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{result['description']}. {runs}, backend {result['backend']}, command `{result['command']}`.", "",
+             f"**Every layer bit-exact against golden: {'yes' if result['bit_exact'] else 'NO'}.**"
+             + (f" The float32 model's accuracy on these images: {result['float32_accuracy']:.1%}." if classifier
+                else ""), "",
+             "| configuration | bit-exact | " + ("classes = golden | = float32 | accuracy | " if classifier else "")
+             + "cycles / inference | ideal | energy / inference (nJ) | MACs useful |",
+             "|---" * (9 if classifier else 6) + "|"]
     for name, c in configs.items():
-        lines.append(f"| {name}: {c['description']} | {'yes' if c['bit_exact'] else 'NO'} | "
-                     f"{c['agrees_with_golden']:.0%} | {c['agrees_with_float32']:.0%} | {c['accuracy']:.1%} | "
+        classes = (f"{c['agrees_with_golden']:.0%} | {c['agrees_with_float32']:.0%} | {c['accuracy']:.1%} | "
+                   if classifier else "")
+        lines.append(f"| {name}: {c['description']} | {'yes' if c['bit_exact'] else 'NO'} | {classes}"
                      f"{c['cycles_per_inference']:,.0f} | {c['ideal_cycles'] / images:,.0f} | "
                      f"{c['energy_per_inference_pj'] / 1e3:,.2f} | {c['macs_useful'] / max(c['macs'], 1):.1%} |")
     best = result["best"]
@@ -57,13 +60,18 @@ def report_markdown(result):
     lines += ["", f"Multiplier energy follows the useful multiplies: with `hold` a useful multiply costs "
               f"{ratio:.2f}x the {baseline}'s multiply (multiplier energy per useful MAC under `hold` over "
               f"multiplier energy per MAC of the {baseline}, same images); the skipped ones next to nothing.", "",
-              "How it runs: each conv layer on the accelerator (one RUN per image, the weights loaded once), "
-              "the classifier as a 1x1 convolution (a GEMM with the images as columns) on the array; bias and "
-              "ReLU between layers on the host, which feeds each layer golden's activations of the previous one "
-              "(equal to the hardware's when that layer is bit-exact, as checked). Energy from the toggle counts "
-              "(docs/energy.md): clock energy without clock gating; area: `accel synth` (docs/area.md).", "",
+              ("How it runs: each conv layer on the accelerator (one RUN per image, the weights loaded once), "
+               "the classifier as a 1x1 convolution (a GEMM with the images as columns) on the array; bias and "
+               "ReLU between layers on the host, which feeds each layer golden's activations of the previous one "
+               "(equal to the hardware's when that layer is bit-exact, as checked). " if classifier else
+               "How it runs: each layer on the accelerator with its own seeded random data (the layers are not "
+               "chained: a topology has no trained weights), all layers of a configuration in one command "
+               "stream. ")
+              + "Energy from the toggle counts (docs/energy.md): clock energy without clock gating; area: "
+              "`accel synth` (docs/area.md).", "",
               "Plots: `cycles_energy.png` (cycles per inference by layer, energy per inference by block), "
-              "`energy_accuracy.png`, `idle.png` (where the array's idle cycles went)."]
+              + ("`energy_accuracy.png`, " if classifier else "")
+              + "`idle.png` (where the array's idle cycles went)."]
     return "\n".join(lines) + "\n"
 
 
@@ -99,7 +107,8 @@ def plot_cycles_energy(result, stream):
     right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.suptitle(f"{result['workload']}: {images} images on the accelerator ({result['backend']})", fontsize=10)
+    runs = f"{images} images" if result["kind"] == "classifier" else "one pass"
+    fig.suptitle(f"{result['workload']}: {runs} on the accelerator ({result['backend']})", fontsize=10)
     _save(fig, plt, stream)
 
 

@@ -14,6 +14,9 @@ schedule.
   output is checked equal to golden's bit for bit, these are the hardware's own whenever the run is
   bit-exact (a mismatch stays in the layer where it happened instead of spreading).
 
+A topology (:mod:`accel.sim.topology`: SCALE-Sim layers without trained weights) runs the same way, one
+pass through its conv layers with seeded random data (:func:`run_topology`), and has no classes.
+
 All layers of one accelerator go through one command stream (one simulation), so the toggles and the
 energy are per configuration; cycles and counters are per layer.
 """
@@ -26,21 +29,25 @@ from ..golden import fp
 from ..golden.network import float32_predictions, host_activation
 from ..hw.accelerator import BufferConfig
 from .conv import golden_conv, layer_weights, run_convs
+from .topology import random_layer_data
 
-__all__ = ["Configuration", "CONFIGURATIONS", "BASELINE", "LayerResult", "NetworkRun", "run_network"]
+__all__ = ["Configuration", "CONFIGURATIONS", "BASELINE", "LayerResult", "NetworkRun", "run_network",
+           "TOPOLOGY_WEIGHT_DENSITY", "topology_data", "check_topology", "run_topology"]
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """How the accelerator runs the conv layers: algorithm, weight format, gating style."""
+    """How the accelerator runs the conv layers: algorithm, weight format, gating style, sparse mode."""
 
     algo: str
     fmt: str
     gating: str
     description: str
+    sparse_mode: str = "gate"
 
     def buffers(self, base=None):
-        return (base or BufferConfig()).running(algo=self.algo, weight_format=self.fmt, gating=self.gating)
+        return (base or BufferConfig()).running(algo=self.algo, weight_format=self.fmt, gating=self.gating,
+                                                sparse_mode=self.sparse_mode)
 
 
 #: The configurations ``accel run`` compares, the baseline first.
@@ -49,7 +56,8 @@ CONFIGURATIONS = {
     "hold": Configuration("direct", "dense", "hold", "dense weights, zero gating with frozen lines"),
     "bitmask": Configuration("direct", "bitmask", "hold", "bitmask-compressed weights, zero gating"),
     "rle": Configuration("direct", "rle", "hold", "run-length-compressed weights, zero gating"),
-    "nm24": Configuration("direct", "nm24", "hold", "2:4-compressed weights, zero gating"),
+    "nm24": Configuration("direct", "nm24", "hold", "2:4-compressed weights on the 2:4 sparse array (skip mode), "
+                          "zero gating", "skip"),
     "winograd2": Configuration("winograd2", "dense", "hold", "Winograd F(2x2,3x3), zero gating"),
     "winograd4": Configuration("winograd4", "dense", "hold", "Winograd F(4x4,3x3), zero gating"),
 }
@@ -77,19 +85,20 @@ class LayerResult:
 
 @dataclass
 class NetworkRun:
-    """A network in one configuration: ``layers`` (name → :class:`LayerResult`, in order, the classifier
+    """A network in one configuration: ``layers`` (name → :class:`LayerResult`, in order, a classifier
     last as ``fc``), ``designs`` (the accelerators it ran on: (:class:`BufferConfig`, toggles, buffer
-    bits by buffer)), the hardware's ``predictions``, golden's (same configuration) and the float32 model's."""
+    bits by buffer)); for a classifier the hardware's ``predictions``, golden's (same configuration), the
+    float32 model's and the labels (None for a topology, which has no classes)."""
 
     name: str
     config: Configuration
     layers: dict
     designs: list
-    predictions: np.ndarray
-    golden_predictions: np.ndarray
-    float32_predictions: np.ndarray
-    labels: np.ndarray
     backend: str
+    predictions: np.ndarray = None
+    golden_predictions: np.ndarray = None
+    float32_predictions: np.ndarray = None
+    labels: np.ndarray = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -118,17 +127,69 @@ def _classifier_config(config, w_fc, base):
     return own.running(algo="direct", weight_format="dense", gating=own.gating)
 
 
+def _summed_bits(design, runs):
+    """Bits read and written in each of ``design``'s buffers over ``runs``."""
+    by_run = [design.buffer_bits_by_buffer(run.counters) for run in runs]
+    return {name: sum(bits[name] for bits in by_run) for name in by_run[0]}
+
+
+def _configuration(name):
+    if name not in CONFIGURATIONS:
+        raise ValueError(f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
+    return CONFIGURATIONS[name]
+
+
+#: Weight density of a topology's random weights: 2:4 pruned, so that every configuration (``nm24``
+#: included) runs the same layers.
+TOPOLOGY_WEIGHT_DENSITY = 0.5
+
+
+def topology_data(layers, act_density=0.5, seed=0):
+    """Seeded operands (x, w) of each topology layer: 2:4-pruned weights at :data:`TOPOLOGY_WEIGHT_DENSITY`,
+    ReLU-like activations at ``act_density`` (:func:`~accel.sim.topology.random_layer_data`)."""
+    return [random_layer_data(layer, TOPOLOGY_WEIGHT_DENSITY, act_density, "nm24", seed) for layer in layers]
+
+
+def check_topology(layers, data, names, buffers=None):
+    """ValueError naming the first layer that a configuration of ``names`` cannot hold in its buffers
+    (layers larger than the buffers are not cut into passes)."""
+    for name in names:
+        own = _configuration(name).buffers(buffers)
+        for layer, (x, w) in zip(layers, data):
+            try:
+                own.layer_tiles(*x.shape[:1], w.shape[0], *x.shape[1:])
+                layer_weights(w, own)
+            except ValueError as error:
+                raise ValueError(f"layer {layer.name} in configuration {name}: {error}") from None
+
+
+def run_topology(layers, name, *, data, backend="pysim", buffers=None, progress=None):
+    """One pass of a topology's conv layers (3×3, stride 1; ``data``: their operands, :func:`topology_data`)
+    on the accelerator in configuration ``name``, all in one command stream, each layer checked bit for bit
+    against golden's same schedule; a :class:`NetworkRun` without classes."""
+    config = _configuration(name)
+    own = config.buffers(buffers)
+    if progress:
+        progress(0, 1)
+    runs, toggles = run_convs(data, algo=own.algo, fmt=own.weight_format, gating=own.gating,
+                              sparse_mode=own.sparse_mode, backend=backend, buffers=own)
+    if progress:
+        progress(1, 1)
+    results = {layer.name: LayerResult(layer.name, own.algo, own.weight_format, dict(run.counters),
+                                       run.ideal_cycles, run.bit_exact, run.y[None])
+               for layer, run in zip(layers, runs)}
+    return NetworkRun(name, config, results, [(own, toggles, _summed_bits(own, runs))], backend)
+
+
 def run_network(model, name, *, images=None, backend="pysim", buffers=None, progress=None):
     """Classify the first ``images`` (default: all) of ``model``'s stored test images on the accelerator in
     configuration ``name`` (a key of :data:`CONFIGURATIONS`); returns a :class:`NetworkRun`.
     ``progress(done, total)`` is called per accelerator simulation."""
-    if name not in CONFIGURATIONS:
-        raise ValueError(f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
+    config = _configuration(name)
     count = len(model.images) if images is None else images
     if not 1 <= count <= len(model.images):
         raise ValueError(f"images must be between 1 and {len(model.images)}, not {count}")
     images, labels = model.images[:count], model.labels[:count]
-    config = CONFIGURATIONS[name]
     own = config.buffers(buffers)
     x = fp.to_bits(np.asarray(images, np.float16), fp.FP16)
     jobs, plan = [], []                     # plan: (layer name, its first job, number of jobs)
@@ -153,10 +214,9 @@ def run_network(model, name, *, images=None, backend="pysim", buffers=None, prog
         if progress:
             progress(done, len(groups))
         runs, toggles = run_convs(group, algo=design.algo, fmt=design.weight_format, gating=design.gating,
-                                  backend=backend, buffers=design)
+                                  sparse_mode=design.sparse_mode, backend=backend, buffers=design)
         results.append(runs)
-        by_buffer = [design.buffer_bits_by_buffer(run.counters) for run in runs]
-        designs.append((design, toggles, {name: sum(bits[name] for bits in by_buffer) for name in by_buffer[0]}))
+        designs.append((design, toggles, _summed_bits(design, runs)))
     if progress:
         progress(len(groups), len(groups))
     layers = {}
@@ -170,5 +230,6 @@ def run_network(model, name, *, images=None, backend="pysim", buffers=None, prog
     bias = model.fc_b.astype(np.float32)
     logits = fp.from_bits(layers["fc"].y, fp.FP32).T + bias
     golden_logits = fp.from_bits(golden_fc, fp.FP32).T + bias
-    return NetworkRun(name, config, layers, designs, np.argmax(logits, axis=1), np.argmax(golden_logits, axis=1),
-                      float32_predictions(images, model), labels, backend)
+    return NetworkRun(name, config, layers, designs, backend, predictions=np.argmax(logits, axis=1),
+                      golden_predictions=np.argmax(golden_logits, axis=1),
+                      float32_predictions=float32_predictions(images, model), labels=labels)
