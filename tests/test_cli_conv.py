@@ -87,7 +87,9 @@ def test_conv_takes_compressed_weights_from_an_acw_file(tmp_path, capsys):
     ({"x": np.zeros((0, 5, 6), np.float16), "w": np.zeros((3, 0, 3, 3), np.float16)}, [], "x must be a non-empty 3-d array"),
     ({"w": np.zeros((0, 2, 3, 3), np.float16)}, [], "w must be a non-empty 4-d array"),
     ({"w": np.zeros((3, 4, 3, 3), np.float16)}, [], "w must be [K, 2, 3, 3]"),
-    ({"x": np.zeros((2, 200, 200), np.float16)}, [], "activation buffer"),
+    # a larger layer runs in passes; one whose smallest pass (4000 channels x 3 x 3) exceeds the buffer cannot
+    ({"x": np.zeros((4000, 3, 3), np.float16), "w": np.zeros((1, 4000, 3, 3), np.float16)}, [],
+     "the layer needs 36000 words of the activation buffer, which holds 32768 (the smallest pass"),
     ({"w": np.full((3, 2, 3, 3), np.inf, np.float16)}, ["--algo", "winograd4"],
      "filter_transform needs finite weights"),
     ({"x": np.ones((3, 5, 6), np.float16), "w": np.ones((3, 3, 3, 3), np.float16)},

@@ -58,8 +58,8 @@ def test_run_takes_a_shipped_topology_with_random_data(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--workload", "tiny", "--images", "2"], "--images: the tiny topology has no images"),
-    (["--workload", "resnet18", "--config", "hold"], "--workload resnet18: layer conv2_1a in configuration baseline: "
-                                                     "the layer needs"),
+    (["--workload", "resnet18", "--config", "hold"], "--workload resnet18: layer conv5_1b in configuration baseline: "
+                                                     "the layer needs 1152 tiles of the weight buffer"),
     (["--workload", "resnet"], "unknown workload 'resnet'"),
     (["--backend", "spice"], "invalid choice: 'spice'"),
     (["--images", "65"], "--images"),

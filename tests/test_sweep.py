@@ -128,10 +128,24 @@ def test_array_shapes_parse_and_only_4x4x4_runs():
         check_points(make_points("tiny", layers, formats=["nm24"], weight_densities=[0.6]))
 
 
-def test_a_layer_larger_than_the_buffers_is_refused_naming_its_row():
+def test_a_layer_whose_smallest_pass_exceeds_the_buffers_is_refused_naming_its_row():
+    # ResNet-18's 64- to 256-channel layers run in passes; 4 filters of 512 channels need 1,152 weight tiles
     path = topology_path("resnet18")
-    with pytest.raises(ValueError, match=r"resnet18.csv row 2 \(conv2_1a\): .*activation buffer"):
+    with pytest.raises(ValueError, match=r"resnet18.csv row 12 \(conv5_1b\): the layer needs 1152 tiles of the "
+                                         r"weight buffer, which holds 1024 \(its smallest pass"):
         check_points(make_points("resnet18", read_topology(path)), source=path)
+
+
+def test_nm24_points_of_direct_layers_skip_unless_asked_to_gate():
+    layer = Layer("c", 6, 6, 3, 3, 4, 4, 1)
+    points = make_points("n", [layer], algos=["direct", "winograd2"], formats=["dense", "nm24"])
+    modes = {(p.algo, p.fmt): p.sparse_mode for p in points}
+    assert modes == {("direct", "dense"): "gate", ("direct", "nm24"): "skip", ("winograd2", "dense"): "gate",
+                     ("winograd2", "nm24"): "gate"}
+    gated = make_points("n", [layer], formats=["nm24"], sparse_mode="gate")[0]
+    skipped = next(p for p in points if p.sparse_mode == "skip")
+    assert gated.key() != skipped.key() and skipped.config_label.startswith("direct/nm24-skip/")
+    assert skipped.buffers.skip and not gated.buffers.skip
 
 
 def test_summary_pareto_front_and_best_bit_exact_configuration():
@@ -265,7 +279,7 @@ def sweep(tmp_path, capsys, *args):
     (["--topology", "tiny", "--algo", "winograd9"], "--algo: invalid choice"),
     (["--topology", "tiny", "--workers", "0"], "--workers"),
     (["--topology", "tiny", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers sizes the local"),
-    (["--topology", "resnet18"], "resnet18.csv row 2 (conv2_1a): the layer needs"),
+    (["--topology", "resnet18"], "resnet18.csv row 12 (conv5_1b): the layer needs"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

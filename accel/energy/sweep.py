@@ -28,9 +28,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..golden.gating import Gating
 from ..hw.accelerator import BufferConfig
-from ..sim.conv import ALGORITHMS, FORMATS, layer_weights, run_conv
+from ..sim.conv import ALGORITHMS, FORMATS, plan_passes, run_conv
 from ..sim.topology import Layer, random_layer_data
 from ..synth.workspace import write_atomic
 from .layers import layer_summary
@@ -42,7 +44,7 @@ __all__ = ["SUPPORTED_ARRAYS", "WorkerMismatch", "Point", "parse_array", "code_v
 SUPPORTED_ARRAYS = ((4, 4, 4),)
 
 #: Point fields that make a configuration (a network's layers are summed per configuration).
-CONFIG_FIELDS = ("algo", "fmt", "gating", "weight_density", "act_density", "array", "seed")
+CONFIG_FIELDS = ("algo", "fmt", "gating", "weight_density", "act_density", "array", "seed", "sparse_mode")
 
 
 def parse_array(text):
@@ -107,6 +109,12 @@ class Point:
     array: tuple
     seed: int
     backend: str
+    sparse_mode: str = "gate"     # "skip": nm24 weights of a direct layer on the 2:4 sparse array
+
+    @property
+    def buffers(self):
+        """The accelerator the point runs on (standard buffer sizes)."""
+        return BufferConfig(weight_format=self.fmt, algo=self.algo, sparse_mode=self.sparse_mode)
 
     @property
     def config(self):
@@ -115,8 +123,8 @@ class Point:
 
     @property
     def config_label(self):
-        return (f"{self.algo}/{self.fmt}/{self.gating}/w{self.weight_density:g}/a{self.act_density:g}/"
-                f"{'x'.join(map(str, self.array))}/s{self.seed}")
+        return (f"{self.algo}/{self.fmt}{'-skip' if self.sparse_mode == 'skip' else ''}/{self.gating}/"
+                f"w{self.weight_density:g}/a{self.act_density:g}/{'x'.join(map(str, self.array))}/s{self.seed}")
 
     def key(self, version=None):
         """The cache key: a hash of the layer, the configuration, the seed, the backend and the code version."""
@@ -124,21 +132,28 @@ class Point:
         description = {"layer": layer, "algo": self.algo, "fmt": self.fmt, "gating": str(self.gating),
                        "weight_density": repr(float(self.weight_density)),
                        "act_density": repr(float(self.act_density)), "array": list(self.array),
-                       "seed": self.seed, "backend": self.backend, "code": version or code_version()}
+                       "seed": self.seed, "backend": self.backend, "sparse_mode": self.sparse_mode,
+                       "code": version or code_version()}
         return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:32]
 
     def as_json(self):
         return {"network": self.network, "layer": self.layer.name, "algo": self.algo, "format": self.fmt,
                 "gating": str(self.gating), "weight_density": self.weight_density, "act_density": self.act_density,
-                "array": "x".join(map(str, self.array)), "seed": self.seed, "backend": self.backend}
+                "array": "x".join(map(str, self.array)), "seed": self.seed, "backend": self.backend,
+                "sparse_mode": self.sparse_mode}
 
 
 def make_points(network, layers, *, algos=("direct",), formats=("dense",), gatings=("hold",),
-                weight_densities=(0.5,), act_densities=(0.5,), arrays=((4, 4, 4),), seeds=(0,), backend="pysim"):
-    """Every point of the product, layers outermost, in a fixed order (repeated values count once)."""
+                weight_densities=(0.5,), act_densities=(0.5,), arrays=((4, 4, 4),), seeds=(0,), backend="pysim",
+                sparse_mode="skip"):
+    """Every point of the product, layers outermost, in a fixed order (repeated values count once).
+    ``sparse_mode``: how the ``nm24`` points of direct convolution run (``skip`` on the 2:4 sparse array, or
+    ``gate``); every other point gates."""
     unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
     gatings = [str(Gating.parse(g)) for g in unique(gatings)]
-    return [Point(network, layer, algo, fmt, gating, float(wd), float(ad), tuple(array), seed, backend)
+    mode = lambda algo, fmt: sparse_mode if (algo, fmt) == ("direct", "nm24") else "gate"  # noqa: E731
+    return [Point(network, layer, algo, fmt, gating, float(wd), float(ad), tuple(array), seed, backend,
+                  mode(algo, fmt))
             for layer, algo, fmt, gating, wd, ad, array, seed in itertools.product(
                 layers, unique(algos), unique(formats), gatings, unique(weight_densities), unique(act_densities),
                 unique(tuple(a) for a in arrays), unique(seeds))]
@@ -147,8 +162,9 @@ def make_points(network, layers, *, algos=("direct",), formats=("dense",), gatin
 def check_points(points, source=""):
     """ValueError (one line; a layer's problem names its row of ``source``, the topology file) unless every
     point can run: a known algorithm and format, an array shape the accelerator has, densities in [0, 1]
-    (at most 0.5 for 2:4 weights) and a layer that fits the on-chip buffers, its weights as the buffer holds
-    them too (compressed or Winograd-transformed: the layer's data is made for that check)."""
+    (at most 0.5 for 2:4 weights) and a layer whose passes fit the on-chip buffers
+    (:func:`~accel.sim.conv.plan_passes`; its weights as the buffer holds them too, compressed or
+    Winograd-transformed: the layer's data is made for that check)."""
     checked = set()
     for point in points:
         if point.algo not in ALGORITHMS:
@@ -167,22 +183,23 @@ def check_points(points, source=""):
             raise ValueError(f"seed {point.seed!r}: must be a non-negative integer")
         layer = point.layer
         where = f"{source} row {layer.row} ({layer.name})" if source else f"layer {layer.name}"
-        buffers = BufferConfig(weight_format=point.fmt, algo=point.algo)
+        buffers = point.buffers
         data_dependent = buffers.compressed or buffers.winograd_m is not None
+        key = (layer, point.fmt, point.algo, point.sparse_mode) + (
+            (point.weight_density, point.seed) if data_dependent else ())
+        if key in checked:
+            continue
+        # the passes the layer runs in (the weights as the buffer holds them decide them when compressed)
+        x, w = random_layer_data(layer, point.weight_density, point.act_density, point.fmt, point.seed) \
+            if data_dependent else (np.zeros(layer.x_shape, np.uint16), np.zeros(layer.w_shape, np.uint16))
         try:
-            if (layer, point.fmt, point.algo) not in checked:
-                buffers.layer_tiles(layer.channels, layer.filters, layer.height, layer.width)
-                checked.add((layer, point.fmt, point.algo))
-            if data_dependent and (layer, point.fmt, point.algo, point.weight_density, point.seed) not in checked:
-                _, w = random_layer_data(layer, point.weight_density, point.act_density, point.fmt, point.seed)
-                layer_weights(w, buffers)       # the weights as the buffer holds them must fit it
-                checked.add((layer, point.fmt, point.algo, point.weight_density, point.seed))
+            plan_passes(x, w, buffers)
         except ValueError as error:
             weights = "" if not data_dependent else f"{point.fmt} weights at density {point.weight_density:g}" + (
                 "" if buffers.winograd_m is None else f" after the {point.algo} filter transform (U = G·g·Gᵀ)") + ": "
-            passes = " (layers larger than the on-chip buffers are not cut into passes yet)" \
-                if "buffer" in str(error) else ""
-            raise ValueError(f"{where}: {weights}{error}{passes}") from None
+            smallest = " (its smallest pass: 4 filters, one row of output tiles)" if "buffer" in str(error) else ""
+            raise ValueError(f"{where}: {weights}{error}{smallest}") from None
+        checked.add(key)
 
 
 class Cache:
@@ -223,8 +240,9 @@ def compute_point(point, cache_folder=None, version=None):
             return cached
     start = time.perf_counter()
     x, w = random_layer_data(point.layer, point.weight_density, point.act_density, point.fmt, point.seed)
-    run = run_conv(x, w, algo=point.algo, fmt=point.fmt, gating=point.gating, backend=point.backend)
-    summary = layer_summary(x, w, run, algo=point.algo, fmt=point.fmt)
+    run = run_conv(x, w, algo=point.algo, fmt=point.fmt, gating=point.gating, sparse_mode=point.sparse_mode,
+                   backend=point.backend)
+    summary = layer_summary(x, w, run, algo=point.algo, fmt=point.fmt, buffers=point.buffers)
     result = {"key": key, "code": version or code_version(), "point": point.as_json(),
               "summary": summary, "wall_s": round(time.perf_counter() - start, 3)}
     if cache_folder is not None:

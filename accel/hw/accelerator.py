@@ -305,8 +305,9 @@ class BufferConfig:
         """(row_blocks, chain steps, col_blocks) of a conv layer with ``kernel``×``kernel`` filters (3, or 1:
         direct only): of the im2col GEMM in this configuration's inner order (direct), or of each
         Winograd-domain GEMM (inner blocks: ⌈C/4⌉, column blocks: ⌈tiles/4⌉).
-        ValueError naming what does not fit in the buffers (layers larger than the buffers are not cut into
-        passes yet; a compressed stream's length depends on the weights: :meth:`check_weight_words`)."""
+        ValueError naming what does not fit in the buffers (the host cuts a larger layer into passes that fit:
+        :func:`accel.sim.conv.plan_passes`; a compressed stream's length depends on the weights:
+        :meth:`check_weight_words`)."""
         for what, value in (("channels", channels), ("filters", filters), ("height", height), ("width", width)):
             check_count(what, value)
             if value >= 1 << BOUND_BITS:

@@ -14,6 +14,13 @@ order), one LOAD_WGT per word.
 The reference is golden's same schedule (:func:`golden_conv`): the direct convolution in the sequencer's
 inner order, or the Winograd convolution on the transformed filters, on the weights as the hardware holds
 them (compressed: a stored −0 decodes to +0).
+
+A layer larger than the on-chip buffers is cut into *passes* by the host (:func:`plan_passes`): groups of
+output channels, bands of output rows and of output columns (whole m×m tiles for Winograd), each pass a
+layer of its own in the same command stream (its input window with the 2-pixel halo loaded again, a
+group's weights loaded once for its passes). Every output's chain still runs over all input channels and
+taps in the schedule's order, so the passes together equal golden's unsplit layer bit for bit; the
+reloaded halos and weights are counted as off-chip traffic.
 """
 
 from dataclasses import dataclass, field, replace
@@ -29,8 +36,8 @@ from ..hw.accelerator import (ALGORITHMS, COUNTERS, SPARSE_MODES, STREAM_WIDTH, 
 from .payload import pack, unpack
 from .toggles import count_toggles
 
-__all__ = ["ALGORITHMS", "FORMATS", "SPARSE_MODES", "WALKS", "ConvRun", "check_layer", "weight_stream",
-           "layer_weights", "golden_conv", "conv_commands", "run_convs", "run_conv"]
+__all__ = ["ALGORITHMS", "FORMATS", "SPARSE_MODES", "WALKS", "ConvRun", "Pass", "check_layer", "weight_stream",
+           "layer_weights", "plan_passes", "golden_conv", "conv_commands", "run_convs", "run_conv"]
 
 FORMATS = WEIGHT_FORMATS
 ELEMENTS = TILE * TILE
@@ -58,12 +65,14 @@ class ConvRun:
     backend: str
     toggles: object = field(default=None)
     sparse_mode: str = "gate"
+    passes: int = 1
 
     def as_json(self):
         return {"cycles": self.cycles, "stream_cycles": self.stream_cycles, "ideal_cycles": self.ideal_cycles,
                 "macs": self.counters["macs"], "macs_gated": self.counters["macs_gated"],
                 "counters": dict(self.counters), "offchip_bytes": dict(self.offchip_bytes),
                 "bit_exact": self.bit_exact, "gating": str(self.gating), "sparse_mode": self.sparse_mode,
+                "passes": self.passes,
                 "backend": self.backend, "toggles": self.toggles.as_json() if self.toggles is not None else None}
 
 
@@ -139,18 +148,19 @@ def _store_addresses(buffers, filters, tiles, rows, cols):
     return list((ELEMENTS * ((k // TILE) * cols + t // TILE) + TILE * (k % TILE) + t % TILE).ravel())
 
 
-def layer_weights(w_bits, buffers):
+def layer_weights(w_bits, buffers, check_fit=True):
     """(the LOAD_WGT data [words, 16], the weights as the hardware holds them) of ``w_bits`` [K, C, k, k]:
     dense direct: the A tiles of the channel-major im2col GEMM; Winograd: the transformed filters U =
     G·g·Gᵀ [K, C, m+2, m+2] as A tiles in the walk order (r, s, point); compressed: the 64-bit words of
     the stream (of U for Winograd), held as the stream decodes (a stored −0 decodes to +0). ValueError
-    when the weights do not fit the format or the weight buffer."""
+    when the weights do not fit the format or (``check_fit``) a compressed stream the weight buffer."""
     mt = buffers.winograd_m
     weights = w_bits if mt is None else filter_transform(w_bits, mt)
     if buffers.compressed:
         walk = "rows" if mt is not None else "pairs" if buffers.skip else "steps"
         words, held = weight_stream(weights, buffers.weight_format, walk)
-        buffers.check_weight_words(len(words))
+        if check_fit:
+            buffers.check_weight_words(len(words))
         return [np.array([(word >> 16 * k) & 0xFFFF for k in range(CHUNKS)] + [0] * (ELEMENTS - CHUNKS),
                          np.uint16) for word in words], held
     if mt is None:
@@ -159,6 +169,69 @@ def layer_weights(w_bits, buffers):
         return _dense_tiles(w_bits, shape.blocks(shape.rows), shape.blocks(shape.inner)), w_bits
     # A[i][kk] = U[4r + i, 4s + kk, point]
     return sparse.conv_to_tiles(weights).transpose(0, 2, 1).reshape(-1, ELEMENTS), weights
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of a layer: output channels ``k0:k1``, output rows ``r0:r1`` and columns ``c0:c1``."""
+
+    k0: int
+    k1: int
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+    def operands(self, x_bits, w_group):
+        """The pass's layer: its input window (outputs and the kernel's halo) and its group's weights."""
+        halo = w_group.shape[2] - 1
+        return x_bits[:, self.r0:self.r1 + halo, self.c0:self.c1 + halo], w_group
+
+
+def _halvings(size, unit):
+    """size, then about half, a quarter, ... down to ``unit``, each a multiple of ``unit`` (or ``size``)."""
+    sizes = [size]
+    while sizes[-1] > unit:
+        sizes.append(max(unit, -(-sizes[-1] // 2 // unit) * unit))
+    return sizes
+
+
+def _fits(x_shape, w_group, buffers):
+    """Whether a pass's window and its group's weights (valid for the format: checked) fit the buffers."""
+    try:
+        buffers.layer_tiles(x_shape[0], w_group.shape[0], *x_shape[1:], w_group.shape[2])
+        if buffers.compressed:
+            layer_weights(w_group, buffers)
+        return True
+    except ValueError:
+        return False
+
+
+def plan_passes(x_bits, w_bits, buffers):
+    """The passes of a layer on ``buffers``: the whole layer when it fits, else the fewest of output-channel
+    groups (multiples of 4), then row bands, then column bands (multiples of m for Winograd), trying halves
+    of each in that order; every group's weights are checked (a compressed stream's length depends on
+    them). ValueError when the weights do not fit the format (:func:`layer_weights`), or naming the buffer
+    that even the smallest pass does not fit."""
+    layer_weights(w_bits, buffers, check_fit=False)
+    filters, kernel = w_bits.shape[0], w_bits.shape[2]
+    out_h, out_w = x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1
+    unit = buffers.winograd_m or 1
+    bands = _halvings(out_h, unit)
+    for group in _halvings(filters, TILE):
+        groups = [w_bits[k0:k0 + group] for k0 in range(0, filters, group)]
+        for band in bands:
+            for width in _halvings(out_w, unit) if band == bands[-1] else [out_w]:   # columns: last resort
+                window = (x_bits.shape[0], band + kernel - 1, width + kernel - 1)
+                if all(_fits(window, w_group, buffers) for w_group in groups):
+                    return [Pass(k0, min(k0 + group, filters), r0, min(r0 + band, out_h), c0, min(c0 + width, out_w))
+                            for k0 in range(0, filters, group) for r0 in range(0, out_h, band)
+                            for c0 in range(0, out_w, width)]
+    # the smallest pass does not fit: its own error names the buffer
+    smallest = (x_bits.shape[0], min(unit, out_h) + kernel - 1, min(unit, out_w) + kernel - 1)
+    buffers.layer_tiles(smallest[0], min(TILE, filters), *smallest[1:], kernel)
+    layer_weights(w_bits[:TILE], buffers)
+    raise ValueError("the layer's smallest pass does not fit the buffers")
 
 
 def golden_conv(x_bits, w_bits, buffers, held=None):
@@ -239,32 +312,48 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
         raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
     buffers = buffers.running(algo=algo, weight_format=fmt, gating=gating, sparse_mode=sparse_mode)
     kernels = (3,) if buffers.winograd_m else (3, 1)
-    commands, plans, previous = [], [], None
+    commands, plans, previous, parts = [], [], None, []
     for x_bits, w_bits in layers:
         check_layer(x_bits, w_bits, kernels)
-        layer_commands, blocks, held = conv_commands(x_bits, w_bits, buffers, load_weights=w_bits is not previous)
-        previous = w_bits
-        plans.append((len(commands), len(layer_commands), blocks, held))
-        commands += layer_commands
+        passes = plan_passes(x_bits, w_bits, buffers)
+        groups = {p.k0: w_bits if len(passes) == 1 else w_bits[p.k0:p.k1] for p in passes}   # one array a group
+        parts.append(passes)
+        for part in passes:
+            x_part, w_part = part.operands(x_bits, groups[part.k0])
+            layer_commands, blocks, held = conv_commands(x_part, w_part, buffers, load_weights=w_part is not previous)
+            previous = w_part
+            plans.append((len(commands), len(layer_commands), blocks, held, x_part, w_part))
+            commands += layer_commands
     dut = Accelerator(buffers)
     ops = np.array([c[0] for c in commands])
     words = pack(dut.i.payload.shape(), {"op": ops, "addr": np.array([c[1] for c in commands]),
                                          "data": np.stack([c[2] for c in commands])})
     work = sum(rows * inner * cols * buffers.points * (dut.latency + 2) + 2 * x.size + 40 * rows * cols
-               for (x, _), (_, _, (rows, inner, cols), _) in zip(layers, plans))
+               for _, _, (rows, inner, cols), _, x, _ in plans)
     max_cycles = len(words) + work + 1000 + (0 if ready_pattern is None else len(ready_pattern))
     run, toggles = count_toggles(dut, words, backend=backend, per_bit=per_bit, max_cycles=max_cycles,
                                  ready_pattern=ready_pattern, waveform=waveform)
     out = unpack(dut.o.payload.shape(), run.outputs)["data"].astype(np.uint32)
-    runs, before = [], dict.fromkeys(COUNTERS, 0)
-    for (x_bits, w_bits), (start, length, (rows, _, cols), held) in zip(layers, plans):
+    results, before = [], dict.fromkeys(COUNTERS, 0)
+    for start, length, (rows, _, cols), held, x_part, w_part in plans:
         layer_ops, layer_out = ops[start:start + length], out[start:start + length]
         total = {name: int(v) for name, v in zip(COUNTERS, layer_out[layer_ops == Op.COUNTER.value][:, 0])}
         counters = {name: total[name] - before[name] for name in COUNTERS}    # the counters run on
         before = total
+        kernel = w_part.shape[2]
+        out_h, out_w = x_part.shape[1] - kernel + 1, x_part.shape[2] - kernel + 1
+        y = _results(layer_out[layer_ops == Op.STORE.value], buffers, w_part.shape[0], out_h, out_w, rows, cols)
+        results.append((y, counters, held))
+    runs = []
+    for (x_bits, w_bits), passes in zip(layers, parts):
+        done, results = results[:len(passes)], results[len(passes):]
         kernel = w_bits.shape[2]
-        out_h, out_w = x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1
-        y = _results(layer_out[layer_ops == Op.STORE.value], buffers, w_bits.shape[0], out_h, out_w, rows, cols)
+        y = np.empty((w_bits.shape[0], x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1), np.uint32)
+        for part, (y_part, _, _) in zip(passes, done):
+            y[part.k0:part.k1, part.r0:part.r1, part.c0:part.c1] = y_part
+        counters = {name: sum(c[name] for _, c, _ in done) for name in COUNTERS}
+        groups = {part.k0: held for part, (_, _, held) in zip(passes, done)}     # the weights as held, by group
+        held = np.concatenate([groups[k0] for k0 in sorted(groups)])
         mt = buffers.winograd_m
         offchip = {"act_load": 2 * counters["act_writes"],
                    "weight_load": buffers.weight_word_bits // 8 * counters["weight_writes"],
@@ -274,7 +363,7 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
                             ideal_cycles=_ideal_cycles(x_bits, w_bits, buffers), latency=dut.latency,
                             offchip_bytes=offchip,
                             bit_exact=bool(np.array_equal(y, golden_conv(x_bits, w_bits, buffers, held))),
-                            gating=gating, backend=backend, sparse_mode=buffers.sparse_mode))
+                            gating=gating, backend=backend, sparse_mode=buffers.sparse_mode, passes=len(passes)))
     return runs, toggles
 
 

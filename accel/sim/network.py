@@ -28,7 +28,7 @@ import numpy as np
 from ..golden import fp
 from ..golden.network import float32_predictions, host_activation
 from ..hw.accelerator import BufferConfig
-from .conv import golden_conv, layer_weights, run_convs
+from .conv import golden_conv, layer_weights, plan_passes, run_convs
 from .topology import random_layer_data
 
 __all__ = ["Configuration", "CONFIGURATIONS", "BASELINE", "LayerResult", "NetworkRun", "run_network",
@@ -151,14 +151,13 @@ def topology_data(layers, act_density=0.5, seed=0):
 
 
 def check_topology(layers, data, names, buffers=None):
-    """ValueError naming the first layer that a configuration of ``names`` cannot hold in its buffers
-    (layers larger than the buffers are not cut into passes)."""
+    """ValueError naming the first layer that a configuration of ``names`` cannot run: its weights do not
+    suit the format, or even its smallest pass does not fit the buffers (:func:`~accel.sim.conv.plan_passes`)."""
     for name in names:
         own = _configuration(name).buffers(buffers)
         for layer, (x, w) in zip(layers, data):
             try:
-                own.layer_tiles(*x.shape[:1], w.shape[0], *x.shape[1:])
-                layer_weights(w, own)
+                plan_passes(x, w, own)
             except ValueError as error:
                 raise ValueError(f"layer {layer.name} in configuration {name}: {error}") from None
 

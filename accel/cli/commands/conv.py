@@ -5,7 +5,7 @@ import numpy as np
 from ...energy.layers import layer_summary
 from ...golden import acw, fp
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import ALGORITHMS, FORMATS, SPARSE_MODES, check_layer, layer_weights, run_conv
+from ...sim.conv import ALGORITHMS, FORMATS, SPARSE_MODES, check_layer, layer_weights, plan_passes, run_conv
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_backend, add_gating
@@ -34,15 +34,16 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
+#: The largest x ``accel conv`` reads (a 512-channel 362×362 layer): checked before the arrays are loaded.
+MAX_X_VALUES = 1 << 26
+
+
 def _layer(args):
     """x, w (FP16 bit patterns) and the weight format, from LAYER.npz and the optional .acw file."""
-    buffers = BufferConfig()
-    limit = buffers.act_words
-
-    def check(shapes):
-        if int(np.prod(shapes["x"], dtype=object)) > limit:
-            raise UserError(f"{args.inp}: x of shape {shapes['x']} holds more than the {limit:,} FP16 values the "
-                            f"activation buffer holds")
+    def check(shapes):       # before the arrays are read: a layer larger than the buffers runs in passes
+        if int(np.prod(shapes["x"], dtype=object)) > MAX_X_VALUES:
+            raise UserError(f"{args.inp}: x of shape {shapes['x']} holds more than {MAX_X_VALUES:,} FP16 values, "
+                            f"the most accel conv takes")
     spec = {"x": (np.float16, 3)} if args.weights else {"x": (np.float16, 3), "w": (np.float16, 4)}
     arrays = load_npz(args.inp, spec, check_shapes=check)
     fmt = args.format
@@ -76,16 +77,19 @@ def run(args):
     buffers = BufferConfig(weight_format=fmt, algo=args.algo, sparse_mode=mode)
     try:
         check_layer(x, w)
-        buffers.layer_tiles(x.shape[0], w.shape[0], x.shape[1], x.shape[2])
     except ValueError as error:
         raise UserError(f"{args.inp}: {error}") from None
-    if buffers.compressed or buffers.winograd_m:    # the weights as the buffer holds them must fit it
+    if buffers.compressed or buffers.winograd_m:    # the weights must suit the format (and the transform)
         try:
-            layer_weights(w, buffers)
+            layer_weights(w, buffers, check_fit=False)
         except ValueError as error:
             what = "weights" if buffers.winograd_m is None else \
                 f"weights after the {args.algo} filter transform (U = G·g·Gᵀ, indexed by Winograd point)"
             raise UserError(f"{args.weights or args.inp}: {fmt} {what}: {error}") from None
+    try:
+        plan_passes(x, w, buffers)          # a layer larger than the buffers runs in passes
+    except ValueError as error:
+        raise UserError(f"{args.inp}: {error} (the smallest pass: 4 filters, one row of output tiles)") from None
     progress = Progress(f"accel conv: {args.backend}, running")
     progress(0, 1)
     with written(waveform) as wave:

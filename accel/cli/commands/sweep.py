@@ -9,6 +9,7 @@ import sys
 
 from ...energy.sweep import WorkerMismatch, check_points, flat_row, make_points, open_client, parse_array, run_sweep, summarize
 from ...golden.gating import GATING_STYLES
+from ...hw.accelerator import SPARSE_MODES
 from ...sim.conv import ALGORITHMS, FORMATS
 from ...sim.topology import builtin_topologies, read_topology, topology_path
 from ...synth.workspace import write_all_atomic
@@ -44,6 +45,9 @@ def add_arguments(parser):
     parser.add_argument("--algo", nargs="+", choices=ALGORITHMS, default=["direct"], help="convolution algorithms")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=["dense"], help="weight formats")
     parser.add_argument("--gating", nargs="+", choices=GATING_STYLES, default=["hold"], help="zero gating styles")
+    parser.add_argument("--sparse-mode", choices=SPARSE_MODES, default="skip",
+                        help="how nm24 weights of a direct layer run: skip (default: on the 2:4 sparse array, 8 input "
+                             "channels an instruction) or gate (expanded, the pruned zeros gated)")
     parser.add_argument("--weight-density", nargs="+", type=_density, default=[0.5], metavar="D",
                         help="kept fractions of the weights, pruned by magnitude (default 0.5)")
     parser.add_argument("--activation-density", nargs="+", type=_density, default=[0.5], metavar="D",
@@ -81,7 +85,7 @@ def _points(args):
     network = os.path.splitext(os.path.basename(path))[0]
     points = make_points(network, layers, algos=args.algo, formats=args.format, gatings=args.gating,
                          weight_densities=args.weight_density, act_densities=args.activation_density,
-                         arrays=arrays, seeds=args.seed, backend=args.backend)
+                         arrays=arrays, seeds=args.seed, backend=args.backend, sparse_mode=args.sparse_mode)
     try:
         check_points(points, source=path)
     except ValueError as error:
