@@ -196,12 +196,10 @@ def _halvings(size, unit):
     return sizes
 
 
-def _fits(x_shape, w_group, buffers):
-    """Whether a pass's window and its group's weights (valid for the format: checked) fit the buffers."""
+def _fits(check, *args):
+    """Whether ``check(*args)`` (a buffer check) passes."""
     try:
-        buffers.layer_tiles(x_shape[0], w_group.shape[0], *x_shape[1:], w_group.shape[2])
-        if buffers.compressed:
-            layer_weights(w_group, buffers)
+        check(*args)
         return True
     except ValueError:
         return False
@@ -219,11 +217,15 @@ def plan_passes(x_bits, w_bits, buffers):
     unit = buffers.winograd_m or 1
     bands = _halvings(out_h, unit)
     for group in _halvings(filters, TILE):
-        groups = [w_bits[k0:k0 + group] for k0 in range(0, filters, group)]
+        # a compressed group's stream depends on its weights (each group once); the window's buffers on the
+        # sizes only (the first group is the largest)
+        if buffers.compressed and not all(_fits(layer_weights, w_bits[k0:k0 + group], buffers)
+                                          for k0 in range(0, filters, group)):
+            continue
         for band in bands:
             for width in _halvings(out_w, unit) if band == bands[-1] else [out_w]:   # columns: last resort
-                window = (x_bits.shape[0], band + kernel - 1, width + kernel - 1)
-                if all(_fits(window, w_group, buffers) for w_group in groups):
+                if _fits(buffers.layer_tiles, x_bits.shape[0], min(group, filters), band + kernel - 1,
+                         width + kernel - 1, kernel):
                     return [Pass(k0, min(k0 + group, filters), r0, min(r0 + band, out_h), c0, min(c0 + width, out_w))
                             for k0 in range(0, filters, group) for r0 in range(0, out_h, band)
                             for c0 in range(0, out_w, width)]
@@ -245,15 +247,15 @@ def golden_conv(x_bits, w_bits, buffers, held=None):
     return direct_conv(x_bits, held, buffers.gating, buffers.order)
 
 
-def conv_commands(x_bits, w_bits, buffers, load_weights=True):
+def conv_commands(x_bits, w_bits, buffers, load_weights=True, weights=None):
     """The command list of one layer: [(op, addr, data[16])], the layer's (row, inner, col) blocks and the
     weights as the hardware holds them (compressed: as the stream decodes; Winograd: the transformed
     filters U [K, C, m+2, m+2]). ``load_weights``: False when the weight buffer already holds them (a
-    batch of inputs through one layer)."""
+    batch of inputs through one layer); ``weights``: :func:`layer_weights` of ``w_bits``, when known."""
     chans, height, width = x_bits.shape
     filters, kernel = w_bits.shape[0], w_bits.shape[2]
     rows, inner, cols = buffers.layer_tiles(chans, filters, height, width, kernel)
-    weight_data, held = layer_weights(w_bits, buffers)
+    weight_data, held = weights if weights is not None else layer_weights(w_bits, buffers)
     mt = buffers.winograd_m
     config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16, kernel]
     commands = [_command(Op.CONFIG, data=np.array(config + [0] * (ELEMENTS - len(config)), np.uint16))]
@@ -320,7 +322,10 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
         parts.append(passes)
         for part in passes:
             x_part, w_part = part.operands(x_bits, groups[part.k0])
-            layer_commands, blocks, held = conv_commands(x_part, w_part, buffers, load_weights=w_part is not previous)
+            if w_part is not previous:     # a batch's or a group's weights: encoded once
+                weights = layer_weights(w_part, buffers)
+            layer_commands, blocks, held = conv_commands(x_part, w_part, buffers, load_weights=w_part is not previous,
+                                                         weights=weights)
             previous = w_part
             plans.append((len(commands), len(layer_commands), blocks, held, x_part, w_part))
             commands += layer_commands
