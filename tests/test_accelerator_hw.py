@@ -253,6 +253,7 @@ def test_verilator_agrees_with_pysim():
     assert np.array_equal(first.y, second.y)
     assert (first.cycles, first.stream_cycles, first.counters) == (second.cycles, second.stream_cycles, second.counters)
     assert first.toggles.total > 0 and first.toggles.by_signal == second.toggles.by_signal
+    assert first.toggles.reg_clock_loads == second.toggles.reg_clock_loads is not None
 
 
 def test_whole_tile_layer_runs_within_two_percent_of_ideal_on_verilator():

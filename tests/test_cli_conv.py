@@ -34,6 +34,9 @@ def check_energy_by_block(energy, present, absent):
     assert sum(by_block.values()) == pytest.approx(energy["total"], abs=1e-3 * len(by_block))
     assert all(by_block[block] > 0 for block in present) and not set(absent) & set(by_block)
     assert by_block["clock"] == pytest.approx(energy["by_unit"]["clock"], abs=1e-3)
+    # the clock with RTL clock gating counts; the ungated figure is reported beside it, and is larger
+    assert energy["clock_gating"] is True and energy["clock"]["gated"] == energy["by_unit"]["clock"]
+    assert 0 < energy["clock"]["gated"] < energy["clock"]["ungated"]
 
 
 def test_conv_runs_a_layer_bit_exact_and_reports_the_contract_keys(tmp_path, capsys):

@@ -32,8 +32,12 @@ def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path
     assert (hold["gating"], base["gating"]) == ("hold", "none")
     assert base["macs_gated"] == 0 < hold["macs_gated"] and hold["macs"] == base["macs"]
     assert hold["energy_pj"]["by_unit"]["mul"] < base["energy_pj"]["by_unit"]["mul"]
+    for config in result["configurations"].values():
+        clock = config["energy_pj"]["clock"]
+        assert config["energy_pj"]["by_block"]["clock"] == pytest.approx(clock["gated"]) and \
+            clock["gated"] < clock["ungated"]
     report = (tmp_path / "report.md").read_text()
-    assert "Best configuration" in report and "| hold:" in report
+    assert "Best configuration" in report and "| hold:" in report and "clock without clock gating" in report
     for name in OUTPUTS:
         if name.endswith(".png"):
             assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

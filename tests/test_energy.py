@@ -41,7 +41,7 @@ def test_flag_registers_are_priced_as_register_bits_and_lines_as_long_wires():
     # a flag delay register is a flip-flop (FLOP_NET_EQUIV net toggles), an operand line a long wire
     # (LINE_NET_EQUIV): by hand, 10 flag-register toggles and 10 line toggles
     t = Toggles(total=20, by_unit={"flags": 10, "lines": 10}, samples=1)
-    spent = energy.energy_pj(t, clock_pj=0.0).by_unit
+    spent = energy.energy_pj(t, clock_pj=0.0, clock_gating=False).by_unit
     assert spent["flags"] == pytest.approx(10 * energy.FLOP_NET_EQUIV * energy.E_NET_PJ)
     assert spent["lines"] == pytest.approx(10 * energy.LINE_NET_EQUIV * energy.E_NET_PJ)
     assert energy.PJ_PER_TOGGLE["flags"] == energy.PJ_PER_TOGGLE["pipe"] < energy.PJ_PER_TOGGLE["lines"]
@@ -55,12 +55,23 @@ def test_every_unit_class_has_a_price():
 
 
 def test_energy_arithmetic():
-    t = Toggles(total=130, by_unit={"mul": 100, "lines": 30}, copies_by_unit={"lines": 10}, samples=5, reg_bits=8)
+    t = Toggles(total=130, by_unit={"mul": 100, "lines": 30}, copies_by_unit={"lines": 10}, samples=5, reg_bits=8,
+                reg_clock_loads=17)
     pj = {"mul": 0.01, "lines": 0.1}
     e = energy.energy_pj(t, pj_per_toggle=pj, clock_pj=0.001, buffer_bits=64, instructions=2)
     assert e.by_unit["mul"] == pytest.approx(1.0)
     assert e.by_unit["lines"] == pytest.approx(2.0)          # copies (port connections) are not charged
-    assert e.by_unit["clock"] == pytest.approx(8 * 5 * 0.001)
+    assert e.clock_gating and e.by_unit["clock"] == pytest.approx(17 * 0.001)      # gated: the loads counted
+    assert e.clock == pytest.approx({"gated": 17 * 0.001, "ungated": 8 * 5 * 0.001})
+    ungated = energy.energy_pj(t, pj_per_toggle=pj, clock_pj=0.001, clock_gating=False)
+    assert ungated.by_unit["clock"] == pytest.approx(8 * 5 * 0.001)                 # every bit every cycle
+    assert ungated.total == pytest.approx(1.0 + 2.0 + 8 * 5 * 0.001)
+    steady = energy.energy_pj(t, pj_per_toggle=pj, clock_pj=0.001, cycles=3, clock_gating=False)
+    assert steady.by_unit["clock"] == pytest.approx(8 * 3 * 0.001) and steady.clock["gated"] is None
+    with pytest.raises(ValueError, match="cycles"):
+        energy.energy_pj(t, cycles=3)
+    with pytest.raises(ValueError, match="change counts"):
+        energy.energy_pj(Toggles(by_unit={"mul": 1}, samples=2, reg_bits=1))
     assert e.by_unit["buffers"] == pytest.approx(10.0)       # one 64-bit SRAM access
     assert e.by_unit["fetch_decode"] == pytest.approx(60.0)
     assert e.total == pytest.approx(sum(e.by_unit.values()))
@@ -133,7 +144,7 @@ def test_overhead_table_rows_are_the_array_measured_at_each_shape():
         row = table["rows"][name]
         m, n, k = row["shape"]
         run = run_hmma(*hmma_operands(3, m=m, n=n, k=k, seed=8), gating="none")
-        spent = energy.energy_pj(run.toggles, cycles=3)
+        spent = energy.energy_pj(run.toggles, cycles=3, clock_gating=False)
         assert row["mul_pj"] == pytest.approx(spent.by_unit["mul"] / 3, abs=1e-3)
         assert row["add_pj"] == pytest.approx(spent.by_unit["add"] / 3, abs=1e-3)
         assert row["array_other_by_unit"]["clock"] == pytest.approx(run.toggles.reg_bits * energy.CLOCK_PJ_PER_REG_BIT,
@@ -347,6 +358,13 @@ def test_array_gate_level_splits_energy_by_lane_and_gates_the_clock():
     assert hold["by_class"]["mul"]["clock_gated_pj"] < hold["by_class"]["mul"]["clock_pj"] / 2
     ratios = r["ratios"]
     assert ratios["array, clock gated"]["hold_ratio_to_none"] < ratios["array, clock ungated"]["hold_ratio_to_none"]
+    # the RTL clock of the same instructions: gating cuts it too, and more under hold (frozen registers)
+    for run in (none, hold):
+        rtl = run["rtl_clock"]
+        assert rtl["clock_pj"] == pytest.approx(rtl["reg_bits"] * rtl["cycles"] * energy.CLOCK_PJ_PER_REG_BIT)
+        assert rtl["clock_gated_pj"] < rtl["clock_pj"] and rtl["clock_gates"] > 0
+    assert hold["rtl_clock"]["clock_gated_pj"] / hold["rtl_clock"]["clock_pj"] < \
+        none["rtl_clock"]["clock_gated_pj"] / none["rtl_clock"]["clock_pj"]
 
 
 def test_array_energy_by_class_by_hand():

@@ -81,6 +81,28 @@ def test_hand_computed_counts():
     assert t.reg_bits == 8 and t.reg_bits_by_unit == {"mul": 4, "add": 4}
 
 
+def test_rtl_clock_gating_clocks_a_register_only_when_it_takes_a_new_value():
+    # x: 0,1,1,1,2,2 -> w = x^3: 3,2,2,2,1,1 -> mul0.t = w+1: 4,3,3,3,2,2 -> mul0.r: 0,4,3,3,3,2 (3 changes)
+    # add0.t = mul0.r+1: 1,5,4,4,4,3 -> add0.r: 0,1,5,4,4,4 (3 changes). Two 4-bit registers, each behind
+    # its own clock gate: 4 bits x 3 changes + the gate's load in each of the 6 cycles, per register.
+    t = run_tiny([0, 1, 1, 1, 2, 2]).result()
+    assert t.reg_bits == 8 and t.samples == 6 and t.clock_gates == 2
+    assert t.reg_clock_loads == 2 * (4 * 3 + 6)
+    # a register that never changes takes only its gate's load; the ungated clock is every bit every cycle
+    still = run_tiny([5] * 6).result()
+    # x = 5: mul0.r 0,7,7,7,7,7 (1 change), add0.r 0,1,8,8,8,8 (2 changes)
+    assert still.reg_clock_loads == (4 * 1 + 6) + (4 * 2 + 6)
+    assert still.reg_bits * still.samples == 48
+    # counts handed over by another backend carry the changes, or no gated figure
+    counter = ToggleCounter(table=run_tiny().table)
+    counter.load([0] * len(counter.table), 6, changes=[1] * len(counter.table))
+    assert counter.result().reg_clock_loads == 2 * (4 * 1 + 6)
+    counter.load([0] * len(counter.table), 6)
+    assert counter.result().reg_clock_loads is None
+    with pytest.raises(ValueError, match="change counts"):
+        counter.load([0] * len(counter.table), 6, changes=[1])
+
+
 def test_signal_table_units_and_aliases():
     table = {s.full_name: s for s in signal_table(design_of(Tiny()))}
     # a port is counted once, in the fragment that drives it, with every name it has as an alias

@@ -53,6 +53,7 @@ def assert_same(p, v):
     assert tv.by_signal == tp.by_signal
     assert tv.by_unit == tp.by_unit
     assert tv.total == tp.total > 0
+    assert tv.reg_clock_loads == tp.reg_clock_loads is not None      # the RTL clock-gating enables agree too
     return tp, tv
 
 
@@ -245,6 +246,7 @@ def test_run_hmma_on_verilator_equals_pysim():
     assert run_v.toggles.by_signal == run_p.toggles.by_signal
     assert run_v.toggles.by_unit == run_p.toggles.by_unit
     assert run_v.toggles.total == run_p.toggles.total > 0
+    assert run_v.toggles.reg_clock_loads == run_p.toggles.reg_clock_loads < run_p.toggles.reg_bits * run_p.cycles
 
 
 def test_export_units_writes_every_block(tmp_path):

@@ -56,6 +56,12 @@ def report_markdown(result):
     for block in _blocks(configs):
         lines.append(f"| {block} | " + " | ".join(f"{c['energy_pj']['by_block'].get(block, 0.0) / images / 1e3:,.3f}"
                                                   for c in configs.values()) + " |")
+    lines += ["| *clock without clock gating (not in the totals)* | "
+              + " | ".join(f"*{c['energy_pj']['clock']['ungated'] / images / 1e3:,.3f}*" for c in configs.values())
+              + " |",
+              "| *total with the clock ungated* | "
+              + " | ".join(f"*{(c['energy_pj']['total'] - c['energy_pj']['clock']['gated'] + c['energy_pj']['clock']['ungated']) / images / 1e3:,.2f}*"
+                           for c in configs.values()) + " |"]
     ratio = result["hold_per_useful_multiply"]
     lines += ["", f"Multiplier energy follows the useful multiplies: with `hold` a useful multiply costs "
               f"{ratio:.2f}x the {baseline}'s multiply (multiplier energy per useful MAC under `hold` over "
@@ -67,7 +73,9 @@ def report_markdown(result):
                "How it runs: each layer on the accelerator with its own seeded random data (the layers are not "
                "chained: a topology has no trained weights), all layers of a configuration in one command "
                "stream. ")
-              + "Energy from the toggle counts (docs/energy.md): clock energy without clock gating; area: "
+              + "Energy from the toggle counts (docs/energy.md), the register clock with RTL clock gating (a "
+              "register of two or more bits takes a clock edge only when it takes a new value, its clock gate one "
+              "every cycle; the ungated figure in italics above); area: "
               "`accel synth` (docs/area.md).", "",
               "Plots: `cycles_energy.png` (cycles per inference by layer, energy per inference by block), "
               + ("`energy_accuracy.png`, " if classifier else "")

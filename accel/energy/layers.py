@@ -8,7 +8,7 @@ import numpy as np
 from ..golden import fp
 from ..golden.winograd import reference_conv
 from ..hw.accelerator import BufferConfig
-from .model import CLOCK_PJ_PER_REG_BIT, PJ_PER_TOGGLE, SRAM_PJ_PER_BIT, report
+from .model import PJ_PER_TOGGLE, SRAM_PJ_PER_BIT, clock_pj_of, report
 
 __all__ = ["output_digest", "energy_by_block", "layer_summary"]
 
@@ -30,18 +30,18 @@ def _block(instance, cls):
     return CLASS_BLOCKS.get(cls, "logic")
 
 
-def energy_by_block(toggles, buffer_bits):
+def energy_by_block(toggles, buffer_bits, *, clock_gating=True):
     """The accelerator's energy in pJ by block (the same total as :func:`~accel.energy.model.energy_pj`):
     switching of the decompressor, the input and output transforms, the array's multipliers and adders,
-    then by class the zero detectors, lines, registers and other logic; ``clock`` (every register bit every
-    cycle); ``buffer_<name>`` for each buffer's accesses (``buffer_bits``: bits by buffer,
+    then by class the zero detectors, lines, registers and other logic; ``clock`` (the registers' clock, with
+    RTL clock gating or without: :func:`~accel.energy.model.clock_pj_of`); ``buffer_<name>`` for each buffer's accesses (``buffer_bits``: bits by buffer,
     :meth:`~accel.hw.accelerator.BufferConfig.buffer_bits_by_buffer`)."""
     by_block = {}
     for instance, classes in toggles.charged_by_block.items():
         for cls, count in classes.items():
             block = _block(instance, cls)
             by_block[block] = by_block.get(block, 0.0) + count * PJ_PER_TOGGLE[cls]
-    by_block["clock"] = toggles.reg_bits * toggles.samples * CLOCK_PJ_PER_REG_BIT
+    by_block["clock"] = clock_pj_of(toggles, clock_gating=clock_gating)
     by_block.update({f"buffer_{name}": bits * SRAM_PJ_PER_BIT for name, bits in buffer_bits.items()})
     return by_block
 

@@ -3,7 +3,12 @@
 energy = sum over unit classes of toggles x pJ-per-toggle(class)            (switching; a signal that is only
                                                                               wiring of others -- a port
                                                                               connection -- is not charged)
-       + register bits x clock cycles x CLOCK_PJ_PER_REG_BIT                  (clock)
+       + register-bit clock loads x CLOCK_PJ_PER_REG_BIT                      (clock: with clock gating, each
+                                                                              register of 2+ bits clocked only
+                                                                              when it takes a new value, plus
+                                                                              its gate every cycle; without,
+                                                                              every bit every cycle; both are
+                                                                              reported, gated counts)
        + buffer accesses x SRAM energy per access                             (buffers, where a run has them)
        + instructions x FETCH_DECODE_PJ                                       (only for the overhead table)
 
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["HOROWITZ_45NM_PJ", "FETCH_DECODE_PJ", "DALLY_TABLE", "CALIBRATION", "GATE_CALIBRATION", "PJ_PER_TOGGLE",
            "E_NET_PJ", "E_NET_PJ_BY_CLASS", "FLOP_NET_EQUIV", "LINE_NET_EQUIV", "CLOCK_NET_EQUIV",
-           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "energy_pj", "report"]
+           "CLOCK_PJ_PER_REG_BIT", "SRAM_PJ_PER_BIT", "Energy", "clock_pj_of", "energy_pj", "report"]
 
 #: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V (pJ).
 HOROWITZ_45NM_PJ = {"fp16_mul": 1.1, "fp16_add": 0.4, "fp32_add": 0.9, "fp32_mul": 3.7, "sram_8kb_read_64b": 10.0}
@@ -95,34 +100,58 @@ SRAM_PJ_PER_BIT = HOROWITZ_45NM_PJ["sram_8kb_read_64b"] / 64
 @dataclass
 class Energy:
     """Energy of a run in pJ: ``total``, ``by_unit`` (switching by class, then ``clock``, ``buffers`` and
-    ``fetch_decode`` where present)."""
+    ``fetch_decode`` where present), and the clock both ways (``clock``: ``{"gated": pJ or None, "ungated":
+    pJ}``) with ``clock_gating`` saying which of them ``by_unit["clock"]`` and the total count."""
 
     total: float
     by_unit: dict = field(default_factory=dict)
+    clock: dict = field(default_factory=dict)
+    clock_gating: bool = False
 
     def as_json(self, digits=3):
-        return {"total": round(self.total, digits), "by_unit": {k: round(v, digits) for k, v in self.by_unit.items()}}
+        return {"total": round(self.total, digits), "by_unit": {k: round(v, digits) for k, v in self.by_unit.items()},
+                "clock_gating": self.clock_gating,
+                "clock": {k: None if v is None else round(v, digits) for k, v in self.clock.items()}}
 
 
-def energy_pj(toggles, *, cycles=None, buffer_bits=0, instructions=0, pj_per_toggle=None, clock_pj=None):
+def clock_pj_of(toggles, *, cycles=None, clock_gating=True, clock=CLOCK_PJ_PER_REG_BIT):
+    """Register clock energy of a run in pJ: with ``clock_gating``, its register-bit clock loads under RTL clock
+    gating (:class:`~accel.sim.toggles.Toggles` ``reg_clock_loads``: the sampled cycles only); without, every
+    register bit every one of ``cycles`` (default the samples)."""
+    if clock_gating:
+        if cycles is not None:
+            raise ValueError("clock gating follows the sampled cycles; cycles= needs clock_gating=False")
+        if toggles.reg_clock_loads is None:
+            raise ValueError("these toggles carry no register change counts, so no clock-gated figure")
+        return toggles.reg_clock_loads * clock
+    return toggles.reg_bits * (toggles.samples if cycles is None else cycles) * clock
+
+
+def energy_pj(toggles, *, cycles=None, clock_gating=True, buffer_bits=0, instructions=0, pj_per_toggle=None,
+              clock_pj=None):
     """The :class:`Energy` of a run from its :class:`~accel.sim.toggles.Toggles`.
 
-    ``cycles``: clock cycles for clock energy (default: the samples the toggle counter took, one per clock).
+    ``clock_gating``: count the clock with RTL clock gating (:func:`clock_pj_of`, the default; the ungated
+    figure is reported beside it); False: every register bit every cycle. ``cycles``: clock cycles for the
+    ungated clock (default: the samples the toggle counter took, one per clock; only with
+    ``clock_gating=False``).
     ``buffer_bits``: bits read or written in SRAM buffers (an access of w bits costs w x SRAM_PJ_PER_BIT).
     ``instructions``: add FETCH_DECODE_PJ for each (the programmable-core comparison only).
     A class without a price is a KeyError: every class the toggle counter knows is priced.
     """
     pj = PJ_PER_TOGGLE if pj_per_toggle is None else pj_per_toggle
     clock = CLOCK_PJ_PER_REG_BIT if clock_pj is None else clock_pj
-    cycles = toggles.samples if cycles is None else cycles
+    can_gate = cycles is None and toggles.reg_clock_loads is not None
     copies = toggles.copies_by_unit or {}
     by_unit = {cls: (toggles.by_unit[cls] - copies.get(cls, 0)) * pj[cls] for cls in toggles.by_unit}
-    by_unit["clock"] = toggles.reg_bits * cycles * clock
+    both = {"gated": clock_pj_of(toggles, clock_gating=True, clock=clock) if can_gate else None,
+            "ungated": clock_pj_of(toggles, cycles=cycles, clock_gating=False, clock=clock)}
+    by_unit["clock"] = clock_pj_of(toggles, cycles=cycles, clock_gating=clock_gating, clock=clock)
     if buffer_bits:
         by_unit["buffers"] = buffer_bits * SRAM_PJ_PER_BIT
     if instructions:
         by_unit["fetch_decode"] = instructions * FETCH_DECODE_PJ
-    return Energy(total=sum(by_unit.values()), by_unit=by_unit)
+    return Energy(total=sum(by_unit.values()), by_unit=by_unit, clock=both, clock_gating=clock_gating)
 
 
 def report(toggles, **options):

@@ -11,15 +11,19 @@ __all__ = ["network_energy", "summary", "configuration_summary", "topology_summa
 
 def network_energy(run):
     """Energy in pJ of ``run``, by unit class (``mul``, ``add``, ``add16``, ..., ``clock``, ``buffers``) and by
-    block (:func:`~accel.energy.layers.energy_by_block`), summed over the accelerators it ran on:
-    {"total": pJ, "by_unit": {class: pJ}, "by_block": {block: pJ}}."""
-    by_unit, by_block = {}, {}
+    block (:func:`~accel.energy.layers.energy_by_block`), summed over the accelerators it ran on, the clock
+    with RTL clock gating; ``clock`` has it both ways:
+    {"total": pJ, "by_unit": {class: pJ}, "by_block": {block: pJ}, "clock": {"gated": pJ, "ungated": pJ}}."""
+    by_unit, by_block, clock = {}, {}, {"gated": 0.0, "ungated": 0.0}
     for _, toggles, buffer_bits in run.designs:
-        for unit, pj in energy_pj(toggles, buffer_bits=sum(buffer_bits.values())).by_unit.items():
+        energy = energy_pj(toggles, buffer_bits=sum(buffer_bits.values()))
+        for unit, pj in energy.by_unit.items():
             by_unit[unit] = by_unit.get(unit, 0.0) + pj
+        for way in clock:
+            clock[way] += energy.clock[way]
         for block, pj in energy_by_block(toggles, buffer_bits).items():
             by_block[block] = by_block.get(block, 0.0) + pj
-    return {"total": sum(by_unit.values()), "by_unit": by_unit, "by_block": by_block}
+    return {"total": sum(by_unit.values()), "by_unit": by_unit, "by_block": by_block, "clock": clock}
 
 
 def summary(run):

@@ -29,7 +29,7 @@ from ..synth.gates import synthesize_gates
 from .gatelevel import net_equivalents, replay_mul_lane
 from .measure import measure_unit, unit_fields
 from .model import (CALIBRATION, CLOCK_PJ_PER_REG_BIT, DALLY_TABLE, E_NET_PJ, E_NET_PJ_BY_CLASS, FETCH_DECODE_PJ,
-                    FLOP_NET_EQUIV, PJ_PER_TOGGLE, energy_pj)
+                    FLOP_NET_EQUIV, PJ_PER_TOGGLE, clock_pj_of, energy_pj)
 
 __all__ = ["sparsity_check", "array_gate_level", "ARRAY_GATE_CLASSES", "OVERHEAD_SHAPES", "MATH_CLASSES",
            "overhead_table", "SWEEP_DENSITIES", "zero_detector_pj", "density_sweep", "SPARSE_ARRAY_DENSITIES",
@@ -76,7 +76,7 @@ def sparsity_check(*, ops=400, weight_density=0.1, act_density=0.3, seed=3, gate
         progress(done, steps)
         toggles, sent[gating] = measure_unit(unit, ops, seed=seed, gating=gating, density_a=weight_density,
                                              density_b=act_density)
-        spent = energy_pj(toggles)
+        spent = energy_pj(toggles, clock_gating=False)     # the RTL tables of docs/energy.md: clock ungated
         result["gating"][gating] = {"mul_pj": spent.by_unit.get("mul", 0.0),
                                     "mul_toggles": toggles.by_unit.get("mul", 0),
                                     "flags_pj": spent.by_unit.get("flags", 0.0),
@@ -182,7 +182,9 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
     ``E_NET_PJ_BY_CLASS``, ``E_NET_PJ`` for the rest, a flip-flop output toggle ``FLOP_NET_EQUIV`` of them; no
     wire model, so no long-line factor),
     ``clock_pj`` (every flip-flop every cycle) and ``clock_gated_pj`` (:mod:`accel.sim.netlist` clock
-    gates). A submodule's class is the energy class it declares (the lanes), ``other`` for the rest. ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
+    gates); ``rtl_clock``: the same instructions' register clock at RTL, ungated and with the RTL clock gating of
+    :class:`~accel.sim.toggles.Toggles` (``clock_pj``, ``clock_gated_pj``), to check the one against the other.
+    A submodule's class is the energy class it declares (the lanes), ``other`` for the rest. ``ratios``: ``hold`` / ``none`` and that over the useful fraction, for the multipliers' switching,
     the multipliers with their gated clock, and the whole array with its clock ungated and gated.
     """
     m, n, k = shape
@@ -207,6 +209,7 @@ def array_gate_level(*, shape=(4, 4, 4), instructions=16, weight_density=0.1, ac
                 not np.array_equal(result_words_to_d(dut, outputs), golden.hmma(a, b, c, gating)):
             raise CheckFailed(f"gate-level netlist of the {gating} HMMA array disagrees with the golden model")
         result["gating"][str(gating)] = _array_energy(netlist, run, classes)
+        result["gating"][str(gating)]["rtl_clock"] = _rtl_clock(a, b, c, gating)
     progress(len(gatings), len(gatings))
     if "none" in result["gating"] and "hold" in result["gating"]:
         result["ratios"] = _array_ratios(result["gating"], useful)
@@ -231,6 +234,14 @@ def _array_energy(netlist, run, classes):
     for key in ("switching_pj", "clock_pj", "clock_gated_pj"):
         spent[key] = sum(c[key] for c in spent["by_class"].values())
     return spent
+
+
+def _rtl_clock(a, b, c, gating):
+    """The same instructions through the RTL array (Amaranth simulator): its register clock in pJ, with the RTL
+    clock gating of :class:`~accel.sim.toggles.Toggles` and without, to set against the gate level's."""
+    toggles = run_hmma(a, b, c, gating=gating).toggles
+    return {"reg_bits": toggles.reg_bits, "clock_gates": toggles.clock_gates, "cycles": toggles.samples,
+            "clock_pj": clock_pj_of(toggles, clock_gating=False), "clock_gated_pj": clock_pj_of(toggles)}
 
 
 def _array_ratios(gatings, useful):
@@ -277,7 +288,7 @@ def overhead_table(*, ops=64, instructions=16, seed=5, gating=Gating.NONE, progr
         run = run_hmma(a, b, c, gating=gating, progress=progress)
         if not run.bit_exact:
             raise CheckFailed(f"{name}: the {m}x{n}x{k} array's results differ from the golden model")
-        spent = energy_pj(run.toggles, cycles=instructions)    # clock: one cycle per instruction
+        spent = energy_pj(run.toggles, cycles=instructions, clock_gating=False)    # clock: one cycle per instruction
         per = {cls: pj / instructions for cls, pj in spent.by_unit.items()}
         math = sum(per.get(cls, 0.0) for cls in MATH_CLASSES)
         other = {cls: pj for cls, pj in per.items() if cls not in MATH_CLASSES}
@@ -340,7 +351,7 @@ def density_sweep(*, densities=SWEEP_DENSITIES, instructions=6, seed=7, gatings=
                  "useful": round(useful, 4), "zdet_pj": round(zdet, 4), "gating": {}}
         for gating in gatings:
             toggles = run_hmma(a, b, c, gating=gating, per_bit=True).toggles
-            spent = energy_pj(toggles)
+            spent = energy_pj(toggles, clock_gating=False)     # as in docs/energy.md's density table
             zero_regs = sum(n for name, n in toggles.by_signal.items()
                             if name.startswith("mul") and "zero" in name.split(".")[-1])
             flags = (flag_line_toggles(shape, toggles) * PJ_PER_TOGGLE["lines"] + spent.by_unit.get("flags", 0.0)
@@ -401,7 +412,7 @@ def sparse_array_energy(*, shape=(4, 4, 4), instructions=8, act_densities=SPARSE
             useful = runs["sparse"].macs_useful
             entry = {}
             for mode, run in runs.items():
-                spent = energy_pj(run.toggles, cycles=run.instructions)    # clock: steady state, a cycle each
+                spent = energy_pj(run.toggles, cycles=run.instructions, clock_gating=False)    # clock: steady state, a cycle each
                 entry[mode] = {"instructions": run.instructions, "cycles": run.cycles, "macs": run.macs,
                                "pj": round(spent.total, 3),
                                "pj_per_useful_mac": round(spent.total / useful, 4) if useful else None,

@@ -39,6 +39,7 @@ from amaranth.hdl import Fragment
 from amaranth.hdl._ast import Assign, Concat, Const, Signal, SignalDict, SignalSet, Slice
 
 from .backends import backend as get_backend
+from .netlist import ICG_MIN_FLOPS
 
 __all__ = ["UNIT_CLASSES", "SignalInfo", "Toggles", "ToggleCounter", "unit_class", "signal_table",
            "design_of", "toggles_from_counts", "count_toggles"]
@@ -177,7 +178,14 @@ class Toggles:
     first instance below the top, ``top`` for the top's own signals) and class (``charged_by_block``:
     ``{block: {class: count}}``), plus the ``samples`` taken and register bits (``reg_bits``, by class in
     ``reg_bits_by_unit``) for clock energy. ``per_bit`` maps full names to per-bit count lists (LSB first)
-    when counting was asked to keep them."""
+    when counting was asked to keep them.
+
+    Clock gating at RTL (``reg_clock_loads``, ``clock_gates``): every register of at least
+    :data:`~accel.sim.netlist.ICG_MIN_FLOPS` bits sits behind its own clock gate whose enable is "the register
+    takes a new value" (what freezing and stalls switch off), so its bits take a clock edge only in sampled
+    steps where it changed, and the gate itself one register bit's clock every cycle; narrower registers are
+    clocked every cycle. ``reg_clock_loads`` is the register-bit clock loads of the run so counted (None when
+    the counts came without per-signal change counts); ``clock_gates`` the number of gates."""
 
     total: int = 0
     by_unit: dict = field(default_factory=dict)
@@ -189,6 +197,8 @@ class Toggles:
     reg_bits_by_unit: dict = field(default_factory=dict)
     charged_by_block: dict = field(default_factory=dict)
     per_bit: dict = None
+    reg_clock_loads: int = None
+    clock_gates: int = 0
 
     def as_json(self):
         """The ``toggles`` object of a ``--json`` report: total and by_unit."""
@@ -227,6 +237,7 @@ class ToggleCounter:
         self._masks = [0 if s.is_clock else (1 << s.width) - 1 for s in self.table]
         self._prev = None
         self._counts = [0] * len(self.table)
+        self._changes = [0] * len(self.table)
         self._bits = [[0] * s.width for s in self.table] if self.per_bit else None
         self.samples = 0
         top_names = {s.name: i for i, s in enumerate(self.table) if s.path == ()}
@@ -240,10 +251,11 @@ class ToggleCounter:
         """Table indices of the recorded signals, in ``record`` order."""
         return [i for _, i in self._record_idx]
 
-    def load(self, counts, samples, *, per_bit=None, recorded=None):
+    def load(self, counts, samples, *, changes=None, per_bit=None, recorded=None):
         """Take counts another backend measured on this counter's table, as if it had sampled them.
 
         ``counts``: one toggle count per table entry, in table order; ``samples``: clocks sampled;
+        ``changes``: per entry, the sampled steps in which it changed (None: unknown, so no clock-gated figure);
         ``per_bit``: per-entry lists of per-bit counts (needed when this counter counts per bit);
         ``recorded``: table index -> sampled values, for each recorded signal (see :attr:`record_indices`).
         """
@@ -253,6 +265,9 @@ class ToggleCounter:
         if len(counts) != len(self.table):
             raise ValueError(f"load() got {len(counts)} counts for {len(self.table)} table entries")
         self._counts = counts
+        if changes is not None and len(changes) != len(self.table):
+            raise ValueError(f"load() got {len(changes)} change counts for {len(self.table)} table entries")
+        self._changes = None if changes is None else [int(n) for n in changes]
         self.samples = samples
         if self.per_bit:
             if per_bit is None:
@@ -270,11 +285,13 @@ class ToggleCounter:
         prev = self._prev
         if prev is not None:
             counts = self._counts
+            changes = self._changes
             bits = self._bits
             for i, (v, p) in enumerate(zip(values, prev)):
                 if v != p:
                     x = v ^ p
                     counts[i] += x.bit_count()
+                    changes[i] += 1
                     if bits is not None:
                         row = bits[i]
                         b = 0
@@ -306,7 +323,9 @@ class ToggleCounter:
         for cls in UNIT_CLASSES:
             if any(s.cls == cls for s in self.table):
                 t.by_unit[cls] = 0
-        for s, n in zip(self.table, self._counts):
+        if self._changes is not None:
+            t.reg_clock_loads = 0
+        for i, (s, n) in enumerate(zip(self.table, self._counts)):
             t.total += n
             t.by_unit[s.cls] = t.by_unit.get(s.cls, 0) + n
             t.by_instance[s.unit] = t.by_instance.get(s.unit, 0) + n
@@ -319,6 +338,11 @@ class ToggleCounter:
             if s.is_reg:
                 t.reg_bits += s.width
                 t.reg_bits_by_unit[s.cls] = t.reg_bits_by_unit.get(s.cls, 0) + s.width
+                gated = s.width >= ICG_MIN_FLOPS
+                t.clock_gates += gated
+                if self._changes is not None:
+                    t.reg_clock_loads += (s.width * self._changes[i] + self.samples if gated
+                                          else s.width * self.samples)
         if self._bits is not None:
             t.per_bit = {s.full_name: list(b) for s, b in zip(self.table, self._bits)}
         return t

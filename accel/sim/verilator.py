@@ -78,7 +78,7 @@ CXXFLAGS = "-std=c++17"  # no -O here: it would override OPT_SLOW for the (huge,
 # that Verilator splits into several C++ files (VM_PARALLEL_BUILDS); g++ wants "-include".
 MAKE_OVERRIDES = ["CFG_CXXFLAGS_PCH_I=-include"]
 MAGIC_IN = b"ACCVIN01"
-MAGIC_OUT = b"ACCVOUT1"
+MAGIC_OUT = b"ACCVOUT2"
 
 
 # ----------------------------------------------------------------------------------------- environment
@@ -449,7 +449,8 @@ def _pattern_bytes(pattern):
 
 @dataclass
 class ModelRun:
-    """What one run of a compiled model gave: outputs, cycles and, for a toggle build, the counts.
+    """What one run of a compiled model gave: outputs, cycles and, for a toggle build, the counts (toggles and
+    changes per counted signal).
 
     ``seconds``: wall time of the cycle loop alone (no process start, no file I/O), for ``accel bench``.
     """
@@ -459,6 +460,7 @@ class ModelRun:
     samples: int
     seconds: float = 0.0
     counts: list = None
+    changes: list = None
     per_bit: list = None
     recorded: dict = None
 
@@ -510,6 +512,8 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
     run = ModelRun(outputs=outputs, cycles=last_cycle + 1, samples=samples, seconds=seconds)
     if n_signals:
         run.counts = list(struct.unpack_from(f"<{n_signals}Q", data, offset))
+        offset += 8 * n_signals
+        run.changes = list(struct.unpack_from(f"<{n_signals}Q", data, offset))
         offset += 8 * n_signals
         widths = [c.width for c in model.counted]
         nwords = [(w + 31) // 32 for w in widths]
@@ -592,7 +596,8 @@ def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles
     if progress is not None:
         progress(len(result.outputs), len(words))
     if counter is not None:
-        counter.load(result.counts, result.samples, per_bit=result.per_bit, recorded=result.recorded)
+        counter.load(result.counts, result.samples, changes=result.changes, per_bit=result.per_bit,
+                     recorded=result.recorded)
         if toggles is True:
             run.toggles = {"total": int(sum(result.counts)), "samples": result.samples,
                            "by_signal": {info.full_name: int(n) for info, n in zip(counter.table, result.counts)}}

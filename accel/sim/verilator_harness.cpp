@@ -5,9 +5,10 @@
 //          n_record x u64 (indices of counted signals whose value to record each cycle),
 //          n_words x IN_WORDS u32 (payload words, little-endian 32-bit chunks),
 //          n_valid bytes (i.valid pattern), n_ready bytes (o.ready pattern).
-// OUT.bin: "ACCVOUT1", u64 n_out, i64 last_cycle, u64 samples, u64 n_signals, f64 seconds (cycle loop),
+// OUT.bin: "ACCVOUT2", u64 n_out, i64 last_cycle, u64 samples, u64 n_signals, f64 seconds (cycle loop),
 //          n_out x OUT_WORDS u32 (output payload words),
-//          n_signals x u64 toggle counts, [per_bit] 32 x STATE_WORDS u64 per-bit counts,
+//          n_signals x u64 toggle counts, n_signals x u64 change counts (sampled steps in which the
+//          signal changed: the enables of RTL clock gating), [per_bit] 32 x STATE_WORDS u64 per-bit counts,
 //          [n_record] samples x (the recorded signals' words, u32) .
 // WAVE   : in a trace build (TRACE 1: VCD, 2: FST), the waveform of cycles START <= c < STOP (time in ns:
 //          cycle c's inputs and falling clock at c * PERIOD_NS, its rising edge half a period later).
@@ -78,6 +79,7 @@ alignas(32) static uint32_t buf_a[PADDED_WORDS], buf_b[PADDED_WORDS];
 alignas(32) static uint32_t word_counts[PADDED_WORDS];  // flushed into word_totals before overflow
 static uint64_t word_totals[PADDED_WORDS];
 static uint64_t bits[32 * STATE_WORDS];
+static uint64_t changes[N_SIGNALS];
 static uint32_t* cur = buf_a;
 static uint32_t* prev = buf_b;
 static bool per_bit = false;
@@ -109,6 +111,14 @@ __attribute__((target("avx2"))) static void count_avx2() {
     }
 }
 
+static void count_changes() {
+    for (size_t i = 0, k = 0; i < N_SIGNALS; ++i) {
+        uint32_t x = 0;
+        for (uint32_t j = 0; j < signal_words[i]; ++j, ++k) x |= cur[k] ^ prev[k];
+        changes[i] += x != 0;
+    }
+}
+
 static void flush_word_counts() {
     for (size_t k = 0; k < PADDED_WORDS; ++k) {
         word_totals[k] += word_counts[k];
@@ -122,6 +132,7 @@ static void sample_toggles(const Vtop___024root* r, uint64_t samples) {
     gather(r, cur);
     if (samples > 0) {
         if (have_avx2) count_avx2(); else count_scalar();
+        count_changes();
         if (per_bit)
             for (size_t k = 0; k < STATE_WORDS; ++k)
                 for (uint32_t x = cur[k] ^ prev[k]; x; x &= x - 1) ++bits[32 * k + __builtin_ctz(x)];
@@ -250,7 +261,7 @@ int main(int argc, char** argv) {
     FILE* out = fopen(argv[2], "wb");
     if (!out) fail("cannot open output file");
     const uint64_t n_signals = N_SIGNALS;
-    fwrite("ACCVOUT1", 1, 8, out);
+    fwrite("ACCVOUT2", 1, 8, out);
     fwrite(&received, 8, 1, out);
     fwrite(&last_cycle, 8, 1, out);
     fwrite(&samples, 8, 1, out);
@@ -263,6 +274,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0, k = 0; i < N_SIGNALS; ++i)
         for (uint32_t j = 0; j < signal_words[i]; ++j, ++k) counts[i] += word_totals[k];
     fwrite(counts.data(), 8, N_SIGNALS, out);
+    fwrite(changes, 8, N_SIGNALS, out);
     if (per_bit) fwrite(bits, 8, 32 * STATE_WORDS, out);
     fwrite(recorded.data(), 4, recorded.size(), out);
 #endif

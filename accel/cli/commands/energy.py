@@ -118,6 +118,15 @@ def _print_array_gate_level(study):
                   {gating: {f"{cls} {key.removesuffix('_pj').replace('_', ' ')}": value
                             for cls, values in run["by_class"].items() for key, value in values.items()}
                    for gating, run in study["gating"].items()})
+    print_columns("register clock, pJ: gate level (flip-flops, clock gates on the netlist's enables) against RTL "
+                  "(register bits, a clock gate per register on its changes)",
+                  {gating: {"gate ungated": run["clock_pj"], "gate clock-gated": run["clock_gated_pj"],
+                            "gate gated / ungated": round(run["clock_gated_pj"] / run["clock_pj"], 4),
+                            "rtl ungated": run["rtl_clock"]["clock_pj"],
+                            "rtl clock-gated": run["rtl_clock"]["clock_gated_pj"],
+                            "rtl gated / ungated": round(run["rtl_clock"]["clock_gated_pj"]
+                                                         / run["rtl_clock"]["clock_pj"], 4)}
+                   for gating, run in study["gating"].items()})
     if "ratios" in study:
         print_columns("hold against none", {name: {"hold / none": r["hold_ratio_to_none"],
                                                    "hold / none / useful": r["hold_over_ideal"]}
