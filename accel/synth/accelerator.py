@@ -119,14 +119,13 @@ def configuration(buffers):
 
 def _split(accelerator):
     """Elaborate ``accelerator``: (its fragment with every block replaced by a black box, the blocks'
-    components by instance name, the RTLIL declarations of the black boxes, the names of its own
-    memories)."""
+    components by instance name, the RTLIL declarations of the black boxes, its own memories by name)."""
     fragment = Fragment.get(accelerator, None)
-    blocks, boxes, memories = {}, [], []
+    blocks, boxes, memories = {}, [], {}
     for index, (sub, name, src_loc) in enumerate(fragment.subfragments):
         origin = sub.origins[0] if sub.origins else None
         if isinstance(origin, Memory):
-            memories.append(name)
+            memories[name] = origin
         elif name in BLOCKS:
             blocks[name] = origin
             instance, declaration = _black_box(name, origin)
