@@ -4,9 +4,9 @@ may import golden and hw).
 
 ``synth_unit("fp16_mul", "cmos")`` synthesizes a unit of :data:`accel.hw.units.UNITS` gated and
 ungated and returns plain numbers (see :mod:`accel.synth.flows` for what each flow reports and
-:mod:`accel.synth.driver` for the zero-gating overhead).  ``accelerator_area(BufferConfig(...), build_dir=...)`` gives the whole accelerator's area:
-top logic and blocks in gates, buffers in SRAM bits (:mod:`accel.synth.accelerator`).  Build output lives
-under ``build/synth/``.
+:mod:`accel.synth.driver` for the zero-gating overhead); ``accelerator_area(BufferConfig(...),
+build_dir=...)`` the whole accelerator's area, logic in gates and buffers in SRAM bits
+(:mod:`accel.synth.accelerator`).  Build output lives under ``build/synth/``.
 """
 
 from .accelerator import ACCELERATOR, accelerator_area
