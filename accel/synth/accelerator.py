@@ -280,7 +280,7 @@ def accelerator_area(buffers=BufferConfig(), *, build_dir, progress=None):
     accelerator = Accelerator(buffers)
     fragment, blocks, boxes, memories = _split(accelerator)
     _say(progress, f"accel: {buffers.algo}, {buffers.weight_format}, sparse_mode {buffers.sparse_mode}, "
-                   f"gating {buffers.gating}: blocks {', '.join(blocks)}; buffers {', '.join(memories)}")
+                   f"gating {buffers.gating}: blocks {', '.join(blocks)}; {len(memories)} buffers")
     text = _top_rtlil(accelerator, fragment) + "".join(boxes)
     top = _top_area(text, memories, boxes, build_dir, progress)
     results = {name: block_area(name, component, build_dir, progress=progress)
