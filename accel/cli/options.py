@@ -3,9 +3,11 @@
 import argparse
 
 from ..golden.gating import GATING_STYLES, Gating
+from ..hw.accelerator import ALGORITHMS, SPARSE_MODES, WEIGHT_FORMATS
 from ..sim.backends import BACKENDS
+from .errors import UserError
 
-__all__ = ["bounded_int", "add_gating", "add_backend"]
+__all__ = ["bounded_int", "add_gating", "add_backend", "add_algorithm", "add_sparse_mode", "sparse_mode"]
 
 
 def bounded_int(low, high=None):
@@ -42,3 +44,29 @@ def add_gating(parser, default=Gating.HOLD, help="zero gating style (default hol
 def add_backend(parser):
     """``--backend pysim|verilator`` (default pysim)."""
     parser.add_argument("--backend", default="pysim", choices=list(BACKENDS))
+
+
+def add_algorithm(parser, default="direct"):
+    """``--algo direct|winograd2|winograd4``."""
+    parser.add_argument("--algo", choices=ALGORITHMS, default=default,
+                        help="convolution algorithm: direct (im2col) or Winograd F(2x2,3x3) / F(4x4,3x3)")
+
+
+def add_sparse_mode(parser):
+    """``--format dense|bitmask|rle|nm24`` (default None: the caller's) and ``--sparse-mode skip|gate`` (default
+    None: :func:`sparse_mode` picks)."""
+    parser.add_argument("--format", choices=WEIGHT_FORMATS, default=None,
+                        help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
+    parser.add_argument("--sparse-mode", choices=SPARSE_MODES, default=None,
+                        help="nm24 weights: skip (default: the 2:4 sparse array, 8 input channels an instruction; "
+                             "direct only) or gate (expanded, the pruned zeros gated: 4 channels an instruction)")
+
+
+def sparse_mode(fmt, algo, requested=None):
+    """The sparse mode of ``fmt`` weights under ``algo``: ``requested``, else skip where it can be (nm24,
+    direct), else gate; a :class:`UserError` for skip where it cannot be."""
+    skippable = (fmt, algo) == ("nm24", "direct")
+    mode = requested or ("skip" if skippable else "gate")
+    if mode == "skip" and not skippable:
+        raise UserError(f"--sparse-mode skip needs nm24 weights and --algo direct, not {fmt} weights and {algo}")
+    return mode

@@ -116,8 +116,14 @@ class CmosFlow(Flow):
         "opt_clean -purge\n"
         "tee -q -o stat.json stat -tech cmos -json\n")
 
-    def run(self, component, workdir, *, progress=None, timing=True):
-        stat = _yosys(component, Path(workdir), self.SCRIPT, progress)
+    def run(self, component, workdir, *, progress=None, timing=True, rtlil_text=None):
+        """``rtlil_text``: the component's RTLIL when the caller has it already (else it is exported)."""
+        return self.figures(_yosys(component, Path(workdir), self.SCRIPT, progress, rtlil_text=rtlil_text),
+                            workdir)
+
+    @staticmethod
+    def figures(stat, workdir):
+        """``transistors``, ``ge``, ``num_cells`` and ``cells`` of a ``stat -tech cmos -json`` entry."""
         cells = _cells(stat)
         raw = str(stat.get("estimated_num_transistors", ""))
         match = re.fullmatch(r"\s*(\d+)\s*(\+?)\s*", raw)

@@ -5,10 +5,10 @@ import numpy as np
 from ...energy.layers import layer_summary
 from ...golden import acw, fp
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import ALGORITHMS, FORMATS, SPARSE_MODES, check_layer, layer_weights, plan_passes, run_conv
+from ...sim.conv import check_layer, layer_weights, plan_passes, run_conv
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
-from ..options import add_backend, add_gating
+from ..options import add_algorithm, add_backend, add_gating, add_sparse_mode, sparse_mode
 from ..report import Progress, print_summary, require_bit_exact
 from ..waveform import add_waveform, waveform_from, waveform_summary, written
 
@@ -21,13 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--in", dest="inp", required=True, metavar="LAYER.npz", help="x (and w, unless --weights)")
     parser.add_argument("--out", required=True, metavar="RES.npz", help="where y float32 [K,H-2,W-2] goes")
     parser.add_argument("--weights", metavar="W.acw", help="compressed weights (accel compress); its format is used")
-    parser.add_argument("--algo", choices=ALGORITHMS, default="direct",
-                        help="convolution algorithm: direct (im2col) or Winograd F(2x2,3x3) / F(4x4,3x3)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="how the weight buffer holds the weights (default dense, or the .acw file's format)")
-    parser.add_argument("--sparse-mode", choices=SPARSE_MODES, default=None,
-                        help="nm24 weights: skip (default: the 2:4 sparse array, 8 input channels an instruction; "
-                             "direct only) or gate (expanded, the pruned zeros gated: 4 channels an instruction)")
+    add_algorithm(parser)
+    add_sparse_mode(parser)
     add_gating(parser)
     add_backend(parser)
     add_waveform(parser)
@@ -70,10 +65,7 @@ def run(args):
     check_output(args.out, inputs=inputs)
     waveform = waveform_from(args, inputs=inputs, outputs=[args.out])
     x, w, fmt = _layer(args)
-    skippable = (fmt, args.algo) == ("nm24", "direct")
-    mode = args.sparse_mode or ("skip" if skippable else "gate")
-    if mode == "skip" and not skippable:
-        raise UserError(f"--sparse-mode skip needs nm24 weights and --algo direct, not {fmt} weights and {args.algo}")
+    mode = sparse_mode(fmt, args.algo, args.sparse_mode)
     buffers = BufferConfig(weight_format=fmt, algo=args.algo, sparse_mode=mode)
     try:
         check_layer(x, w)
