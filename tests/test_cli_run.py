@@ -11,10 +11,19 @@ from accel.golden.network import classify, load
 from accel.cli.workloads import DIGITS
 
 
-def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path, capsys):
+def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path, capsys, monkeypatch):
     # two images, the baseline and zero gating: the smallest run that still compares configurations; the
-    # two run at once on a local Dask cluster (each summary must come back under its own name)
-    assert main(["run", "--images", "2", "--config", "hold", "--workers", "2", "--json", "--out",
+    # two run at once on a local Dask cluster (each summary must come back under its own name); --area with
+    # a stand-in for the synthesis (tests/test_synth_accel.py synthesizes for real), called in this process
+    import accel.cli.area as area
+    asked = []
+
+    def fake_area(buffers, *, build_dir, progress=None):
+        asked.append(buffers)
+        return {"ge": 1000.0 + 500.0 * buffers.gating.flags_zeros, "flip_flops": 10, "sram": {"bits": 64}}
+
+    monkeypatch.setattr(area, "accelerator_area", fake_area)
+    assert main(["run", "--images", "2", "--config", "hold", "--workers", "2", "--json", "--area", "--out",
                  str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out)
     for key in ("cycles", "macs", "macs_gated", "toggles", "energy_pj", "bit_exact", "best"):
@@ -38,6 +47,10 @@ def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path
             clock["gated"] < clock["ungated"]
     report = (tmp_path / "report.md").read_text()
     assert "Best configuration" in report and "| hold:" in report and "clock without clock gating" in report
+    # the area of each configuration's own accelerator (the digits network's buffers), synthesized once each
+    assert [str(b.gating) for b in asked] == ["none", "hold"] and all(b.act_words == 1 << 14 for b in asked)
+    assert (base["area"]["ge"], hold["area"]["ge"]) == (1000.0, 1500.0)
+    assert "| hold | 1,500.0 | 10 | 64 |" in report and "--area" in result["command"]
     for name in OUTPUTS:
         if name.endswith(".png"):
             assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

@@ -259,6 +259,34 @@ def test_the_command_writes_the_table_summary_and_plot_from_the_cache(swept, cli
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_area_adds_each_configurations_synthesized_area_once(swept, client, capsys, monkeypatch):
+    import accel.cli.area as area
+    out, points, run, _ = swept
+    asked = []
+
+    def fake_area(buffers, *, build_dir, progress=None):
+        # a figure that tells the configurations apart, as accel synth --unit accel would
+        asked.append(buffers)
+        ge = {"hold": 3000.0, "and": 2500.0, "none": 2000.0}[str(buffers.gating)]
+        return {"ge": ge, "flip_flops": int(ge) // 10, "sram": {"bits": sum(buffers.sram_bits.values())}}
+
+    monkeypatch.setattr(area, "accelerator_area", fake_area)
+    code = main(["sweep", "--topology", "tiny", "--gating", "hold", "and", "none", "--seed", "7", "--area",
+                 "--scheduler", client.scheduler.address, "--out", str(out), "--json"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    # one synthesis per configuration, not per point (2 layers x 3 gatings), each the point's own accelerator
+    assert sorted(str(b.gating) for b in asked) == ["and", "hold", "none"]
+    assert set(asked) == {p.buffers.running(algo=p.algo, weight_format=p.fmt, gating=p.gating) for p in points}
+    with open(out / "results.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    for point, row in zip(points, rows):
+        assert float(row["area.ge"]) == {"hold": 3000.0, "and": 2500.0, "none": 2000.0}[point.gating]
+        assert int(row["area.sram_bits"]) == sum(point.buffers.sram_bits.values()) > 0
+    configs = json.loads(stdout)["networks"]["tiny"]["configs"]
+    assert sorted(c["area"]["ge"] for c in configs) == [2000.0, 2500.0, 3000.0]
+
+
 # --- the command's bad input -----------------------------------------------------------------------------
 
 def sweep(tmp_path, capsys, *args):

@@ -62,6 +62,12 @@ def report_markdown(result):
               "| *total with the clock ungated* | "
               + " | ".join(f"*{(c['energy_pj']['total'] - c['energy_pj']['clock']['gated'] + c['energy_pj']['clock']['ungated']) / images / 1e3:,.2f}*"
                            for c in configs.values()) + " |"]
+    if all("area" in c for c in configs.values()):
+        lines += ["", "Area of each configuration's accelerator (`accel synth --unit accel`, cmos flow: logic in "
+                  "gate equivalents, buffers as SRAM bits):", "",
+                  "| configuration | logic (GE) | flip-flops | SRAM bits |", "|---|---|---|---|"]
+        lines += [f"| {name} | {c['area']['ge']:,.1f} | {c['area']['flip_flops']:,} | {c['area']['sram_bits']:,} |"
+                  for name, c in configs.items()]
     ratio = result["hold_per_useful_multiply"]
     lines += ["", f"Multiplier energy follows the useful multiplies: with `hold` a useful multiply costs "
               f"{ratio:.2f}x the {baseline}'s multiply (multiplier energy per useful MAC under `hold` over "
@@ -76,7 +82,8 @@ def report_markdown(result):
               + "Energy from the toggle counts (docs/energy.md), the register clock with RTL clock gating (a "
               "register of two or more bits takes a clock edge only when it takes a new value, its clock gate one "
               "every cycle; the ungated figure in italics above); area: "
-              "`accel synth` (docs/area.md).", "",
+              + ("above, " if all("area" in c for c in configs.values()) else "`accel run --area` or ")
+              + "`accel synth --unit accel` (docs/area.md).", "",
               "Plots: `cycles_energy.png` (cycles per inference by layer, energy per inference by block), "
               + ("`energy_accuracy.png`, " if classifier else "")
               + "`idle.png` (where the array's idle cycles went)."]

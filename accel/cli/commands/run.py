@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import shlex
+import sys
 
 from ...energy.network import configuration_summary, topology_summary
 from ...energy.sweep import open_client
@@ -15,6 +16,7 @@ from ...hw.accelerator import BufferConfig
 from ...sim.network import BASELINE, CONFIGURATIONS, check_topology, topology_data
 from ...sim.topology import builtin_topologies, read_topology, topology_path
 from ...synth.workspace import write_all_atomic
+from ..area import AREA_HELP, configuration_areas
 from ..errors import UserError
 from ..files import check_output_dir
 from ..network_report import (best_configuration, plot_cycles_energy, plot_energy_accuracy, plot_idle,
@@ -61,6 +63,7 @@ def add_arguments(parser):
                              "(default: one per CPU; 1 runs them one after the other in this process)")
     parser.add_argument("--out", metavar="DIR", default="accel-out",
                         help="the report folder: " + ", ".join(OUTPUTS) + " (default: ./accel-out)")
+    parser.add_argument("--area", action="store_true", help=AREA_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -150,6 +153,12 @@ def run(args):
     names = [BASELINE] + [n for n in (args.config or CONFIGURATIONS) if n != BASELINE]
     workers = min(args.workers or os.cpu_count() or 1, len(names))
     fields, configs, command = (_digits if classifier else _topology)(args, names, workers)
+    if args.area:
+        base = DIGITS_BUFFERS if classifier else None
+        areas = configuration_areas({name: CONFIGURATIONS[name].buffers(base) for name in names},
+                                    progress=lambda line: print(f"accel run: {line}", file=sys.stderr, flush=True))
+        for name, area in areas.items():
+            configs[name]["area"] = area
     best, why = best_configuration(configs, BASELINE)
     useful = configs.get("hold", configs[BASELINE])
     base = configs[BASELINE]
@@ -157,7 +166,8 @@ def run(args):
     result = {
         "workload": args.workload, **fields, "backend": args.backend,
         "command": shlex.join(["accel", "run", "--workload", args.workload, *command, "--backend", args.backend,
-                               *(["--config", *args.config] if args.config else [])]),
+                               *(["--config", *args.config] if args.config else []),
+                               *(["--area"] if args.area else [])]),
         "bit_exact": all(c["bit_exact"] for c in configs.values()),
         "baseline": BASELINE, "best": best, "best_why": why,
         "hold_per_useful_multiply": useful["mul_pj_per_useful_mac"] / base_mul if base_mul else 0.0,

@@ -13,6 +13,7 @@ from ...hw.accelerator import SPARSE_MODES
 from ...sim.conv import ALGORITHMS, FORMATS
 from ...sim.topology import builtin_topologies, read_topology, topology_path
 from ...synth.workspace import write_all_atomic
+from ..area import AREA_HELP, configuration_areas
 from ..errors import UserError
 from ..files import check_output_dir
 from ..options import add_backend, bounded_int
@@ -64,6 +65,7 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="DIR", default="accel-sweep",
                         help="where results.csv, summary.json, pareto.png and the cache/ of finished points go "
                              "(default: ./accel-sweep)")
+    parser.add_argument("--area", action="store_true", help=AREA_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -142,6 +144,8 @@ def run(args):
         raise
     rows = [flat_row(result) for result in sweep.results]
     networks = summarize(points, sweep.results)
+    if args.area:
+        _add_areas(points, rows, networks)
     summary = {"topology": args.topology, "points": len(points), "computed": sweep.computed, "cached": sweep.cached,
                "wall_s": round(sweep.wall_s, 3), "workers": args.workers or (None if args.scheduler else os.cpu_count()),
                "scheduler": args.scheduler, "bit_exact": all(row["bit_exact"] for row in rows),
@@ -165,16 +169,35 @@ def run(args):
     return 0
 
 
+def _add_areas(points, rows, networks):
+    """The area of each row's accelerator (``area.ge``, ``area.flip_flops``, ``area.sram_bits``; rows in point
+    order) and of each configuration of the summary (``area``)."""
+    labels = {point.config_label: point.buffers.running(algo=point.algo, weight_format=point.fmt,
+                                                         gating=point.gating, sparse_mode=point.sparse_mode)
+              for point in points}
+    areas = configuration_areas(labels, progress=lambda line: print(f"accel sweep: {line}", file=sys.stderr,
+                                                                      flush=True))
+    for point, row in zip(points, rows):
+        row.update({f"area.{key}": value for key, value in areas[point.config_label].items()})
+    for network in networks.values():
+        for config in network["configs"]:
+            config["area"] = areas[config["config"]]
+
+
 def _print(summary, paths):
     for network, result in summary["networks"].items():
         print(f"accel sweep: {network}, {len(result['configs'])} configurations "
               f"(* on the Pareto front of energy vs cycles)")
         width = max(len(c["config"]) for c in result["configs"])
-        print(f"    {'configuration':<{width}}  {'cycles':>12}  {'energy (pJ)':>14}  bit_exact")
+        area = all("area" in c for c in result["configs"])
+        print(f"    {'configuration':<{width}}  {'cycles':>12}  {'energy (pJ)':>14}  bit_exact"
+              + (f"  {'area (GE)':>12}  {'SRAM bits':>12}" if area else ""))
         for config in result["configs"]:
             mark = "*" if config["config"] in result["pareto"] else " "
             print(f"  {mark} {config['config']:<{width}}  {format_value(config['cycles']):>12}  "
-                  f"{format_value(config['energy_pj']):>14}  {config['bit_exact']}")
+                  f"{format_value(config['energy_pj']):>14}  {str(config['bit_exact']):<9}"
+                  + (f"  {format_value(config['area']['ge']):>12}  {format_value(config['area']['sram_bits']):>12}"
+                     if area else ""))
         print(f"  best: {result['best']}: {result['best_reason']}")
     print(f"{summary['points']} points: {summary['computed']} computed, {summary['cached']} from the cache")
     print(f"wrote {', '.join(paths.values())}")
