@@ -209,6 +209,24 @@ def test_response_back_pressure_changes_nothing_but_the_stream_time():
     assert pressed.counters == free.counters and pressed.stream_cycles > free.stream_cycles
 
 
+def test_loads_taken_during_a_run_answer_in_a_well_formed_stream_under_back_pressure():
+    # a one-instruction layer, then a layer of 41 loads: the second's loads follow the first's RUN and
+    # outlast it, so a load is taken on the clock the run ends (both answer: the run's response waits a
+    # clock, run_owed) and, under random back-pressure, while the response register is held
+    tiny, big = layer(41, 1, 1, 3, 3), layer(42, 4, 12, 7, 8)     # 29 run clocks; 14 + 27 loads
+    serial, _ = run_convs([tiny, big], buffers=SMALL, overlap=False)
+    free, free_toggles = run_convs([tiny, big], buffers=SMALL)
+    pattern = np.random.default_rng(43).random(4 * free[1].stream_cycles) < 0.5
+    pressed, pressed_toggles = run_convs([tiny, big], buffers=SMALL, ready_pattern=pattern)
+    for runs in (free, pressed):
+        assert [run.bit_exact for run in runs] == [True, True]
+        assert all(np.array_equal(a.y, b.y) and a.counters == b.counters for a, b in zip(runs, serial))
+    assert free[1].stream_cycles < serial[1].stream_cycles < pressed[1].stream_cycles
+    owed = [sum(n for name, n in t.by_signal.items() if name.split(".")[-1] == "run_owed")
+            for t in (free_toggles, pressed_toggles)]
+    assert min(owed) > 0, owed
+
+
 @pytest.mark.parametrize("gating", ["hold", "and"])
 def test_special_values_are_bit_exact(gating):
     x, w = layer(7, 2, 3, 5, 5, specials=0.2)

@@ -13,9 +13,15 @@ response stream. The algorithm and the weight format are build parameters (:clas
                   ├─ STORE ─▶ response: one psum tile                       o (responses, one per command)
                   └─ COUNTER ─▶ response: one performance counter
 
-Every command gets exactly one response, in order (like a bus's write response): loads and CONFIG get an
-empty one at once, RUN gets its one when the last D is in the partial-sum buffer, STORE and COUNTER carry
-their data. Commands are taken one per clock except during a run.
+Every command gets exactly one response (like a bus's write response): loads and CONFIG get an empty one at
+once, RUN gets its one when the last D is in the partial-sum buffer, STORE and COUNTER carry their data.
+Commands are taken one per clock; during a run only LOAD_ACT and LOAD_WGT are (double buffering: the host
+loads the next layer into a part of the buffers the running layer does not read, given by CONFIG's
+activation and weight bases; the hardware does not check it). Responses come in command order, except that a
+load taken during a run answers at once, ahead of the RUN's response: all of them are empty, so the stream of
+responses is the one the commands would get in order. When the run ends on a clock whose response register
+is taken (by a load's response, or held by the host) its response follows as soon as the register is free,
+and no command is taken meanwhile.
 
 Issue pipeline (one instruction per clock): the sequencer's request reads the weight tile, the 16 im2col
 activations and, from chain step 1 on, the partial sum (stage 0: the reads of the next instruction run
@@ -107,7 +113,9 @@ ALGORITHMS = ("direct", "winograd2", "winograd4")
 SPARSE_MODES = ("gate", "skip")
 
 #: Performance counters, in COUNTER address order. ``cycles`` counts the clocks of runs; a clock of a run
-#: in which the array takes no instruction is counted in exactly one ``idle_*`` counter.
+#: in which the array takes no instruction is counted in exactly one ``idle_*`` counter. ``act_writes`` and
+#: ``weight_writes`` count loads on the clock they are taken, during a run or not (a host that overlaps
+#: the next layer's loads with a run reads them in the running layer's counters and moves them).
 COUNTERS = (
     "cycles", "instructions", "macs", "macs_gated",
     "act_reads", "act_writes", "weight_reads", "weight_writes", "psum_reads", "psum_writes", "stores",
@@ -129,9 +137,12 @@ class Op(enum.Enum, shape=3):
     LOAD_WGT: word address, ``data`` the 4×4 A tile row-major (A[i][kk], i = output channel; dense) or
     ``data[0..3]`` one 64-bit stream word, least significant part first (compressed); CONFIG: ``data[0..3]``
     = C, K, H, W, ``data[4..5]`` = the stream's word count (compressed), ``data[6]`` = the filter size (3,
-    or 1 for a 1×1 convolution, i.e. a GEMM: direct only); RUN: none; STORE: psum tile
+    or 1 for a 1×1 convolution, i.e. a GEMM: direct only), ``data[7..8]`` = the activation base (the
+    address of the layer's element 0: ``base + c·H·W + y·W + x``), ``data[9..10]`` = the weight base (the
+    address of its tile or stream word 0), each least significant part first; RUN: none; STORE: psum tile
     address; COUNTER: index in :data:`COUNTERS`. The hardware does not check the bounds: the host gives a
-    layer that :meth:`BufferConfig.layer_tiles` accepts (C, K ≥ 1, H, W ≥ 3, fitting the buffers)."""
+    layer that :meth:`BufferConfig.layer_tiles` accepts (C, K ≥ 1, H, W ≥ 3, fitting the buffers), and
+    loads taken during a run go where the running layer does not read (:func:`accel.sim.conv.conv_stream`)."""
 
     LOAD_ACT = 0
     LOAD_WGT = 1
@@ -408,13 +419,17 @@ class Accelerator(wiring.Component):
         # ---- commands and responses
         cmd = self.i.payload
         running, resp_valid = Signal(), Signal()
+        run_owed = Signal()                 # the run is done, its response waits for the response register
         resp_kind = Signal(range(3))        # 0: empty, 1: output tile, 2: counter
         counter_value = Signal(COUNTER_BITS)
         bounds = Signal(LAYER_BOUNDS)
         stream_words = Signal(2 * BOUND_BITS)     # words of the compressed weight stream
+        act_base, weight_base = Signal(act_bits), Signal(weight_bits)   # where the layer's operands start
         done = Signal()
         advance = ~resp_valid | self.o.ready
-        m.d.comb += self.i.ready.eq(advance & ~running)
+        is_load = (cmd.op == Op.LOAD_ACT) | (cmd.op == Op.LOAD_WGT)
+        # during a run only loads are taken (double buffering: the host loads the next layer elsewhere)
+        m.d.comb += self.i.ready.eq(advance & ~run_owed & (~running | is_load))
         accept = self.i.valid & self.i.ready
         is_op = lambda op: accept & (cmd.op == op)  # noqa: E731
         counters = {name: Signal(COUNTER_BITS, name=f"count_{name}") for name in COUNTERS}
@@ -426,23 +441,34 @@ class Accelerator(wiring.Component):
             weight_w.en.eq(is_op(Op.LOAD_WGT)),
             seq.start.eq(is_op(Op.RUN)), seq.bounds.eq(bounds),
         ]
+        if not winograd:
+            m.d.comb += seq.act_base.eq(act_base)
         if winograd:        # STORE reads an m×m output tile of the output buffer
             m.submodules.out_buf = out_buf = Memory(shape=buffers.out_word_bits, depth=buffers.out_words, init=[])
             store = out_buf.read_port()
         else:               # STORE reads a 4×4 tile of the partial-sum buffer
             store = psum_banks[0].read_port()
         m.d.comb += [store.addr.eq(cmd.addr), store.en.eq(is_op(Op.STORE))]
+        # the response register: a command's response the clock after it is taken (a load taken during a run
+        # answers at once); the run's when it is done, or, if a load took the register on that clock or the
+        # host holds the register, as soon as it is free (run_owed; nothing is taken meanwhile)
         with m.If(accept):
-            m.d.sync += [resp_valid.eq(cmd.op != Op.RUN), running.eq(cmd.op == Op.RUN),
+            m.d.sync += [resp_valid.eq(cmd.op != Op.RUN),
                          resp_kind.eq(Mux(cmd.op == Op.STORE, 1, Mux(cmd.op == Op.COUNTER, 2, 0))),
                          counter_value.eq(Array(counters.values())[cmd.addr])]
+            with m.If(cmd.op == Op.RUN):
+                m.d.sync += running.eq(1)
             with m.If(cmd.op == Op.CONFIG):
                 m.d.sync += [bounds.eq(Cat(cmd.data[0], cmd.data[1], cmd.data[2], cmd.data[3], cmd.data[6][:2])),
-                             stream_words.eq(Cat(cmd.data[4], cmd.data[5]))]
-        with m.Elif(done):
-            m.d.sync += [running.eq(0), resp_valid.eq(1), resp_kind.eq(0)]
+                             stream_words.eq(Cat(cmd.data[4], cmd.data[5])),
+                             act_base.eq(Cat(cmd.data[7], cmd.data[8])), weight_base.eq(Cat(cmd.data[9], cmd.data[10]))]
+        with m.Elif((done | run_owed) & advance):
+            m.d.sync += [resp_valid.eq(1), resp_kind.eq(0)]
         with m.Elif(advance):
             m.d.sync += resp_valid.eq(0)
+        with m.If(done):
+            m.d.sync += running.eq(0)
+        m.d.sync += run_owed.eq(Mux(run_owed, ~advance, done & (accept | ~advance)))
         m.d.comb += [self.o.valid.eq(resp_valid),
                      self.o.payload.data.as_value().eq(Mux(resp_kind == 1, store.data,
                                                            Mux(resp_kind == 2, counter_value, 0)))]
@@ -461,11 +487,11 @@ class Accelerator(wiring.Component):
         transfer = Signal()
         file_counts = {}
         if not buffers.compressed:
-            a_flags, weight_reads = self._dense_weights(m, weight_buf, request.w_addr, transfer, array.i.payload.a,
-                                                        issue)
+            a_flags, weight_reads = self._dense_weights(m, weight_buf, request.w_addr + weight_base, transfer,
+                                                        array.i.payload.a, issue)
             weights_ok = C(1)
         else:
-            dec, weight_reads = self._decompressor(m, weight_buf, stream_words, seq.start)
+            dec, weight_reads = self._decompressor(m, weight_buf, stream_words, weight_base, seq.start)
             if winograd:
                 a_flags, weights_ok, file_counts = self._weight_file(m, dec, request, transfer, seq.start,
                                                                      array.i.payload.a, issue)
@@ -478,7 +504,7 @@ class Accelerator(wiring.Component):
                 weights_ok = ~request.new_tile | tile_ready
         point = request.point if winograd else 0
         if winograd:
-            v_banks, words_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, v_bits)
+            v_banks, words_ready, in_done, in_counts = self._input_pass(m, seq, act_buf, act_base, v_bits)
             acts_ok = request.v_addr < words_ready
         else:
             acts_ok = C(1)
@@ -575,26 +601,28 @@ class Accelerator(wiring.Component):
         weights = [port.data[16 * e:16 * (e + 1)] for e in range(ELEMENTS)]                 # A[i][kk]
         return self._send(m, "a", weights, lines, issue), transfer
 
-    def _decompressor(self, m, weight_buf, stream_words, start):
-        """Compressed weights: the stream's words are read in order into the decompressor from ``start``.
+    def _decompressor(self, m, weight_buf, stream_words, base, start):
+        """Compressed weights: the stream's words (``stream_words`` of them from address ``base``) are read in
+        order into the decompressor from ``start``.
         Its tiles are B-layout (element ``4kk + j``: row kk an input channel, column j an output channel,
         i.e. A[j][kk]: :func:`_transposed`). Returns (the decompressor, buffer reads this clock)."""
         m.submodules.decompressor = dec = Decompressor(format=self._buffers.weight_format, width=STREAM_WIDTH,
                                                        gating=self.gating, kept=self._buffers.skip)
         port = weight_buf.read_port()
-        read_addr = Signal(len(port.addr))
+        read_addr, last_addr = Signal(len(port.addr)), Signal(len(port.addr))
         reading, read_valid, read_last = Signal(), Signal(), Signal()
+        m.d.comb += last_addr.eq(base + stream_words - 1)
         feed = ~read_valid | dec.i.ready
         read = feed & reading
         m.d.comb += [port.addr.eq(read_addr), port.en.eq(read),
                      dec.i.valid.eq(read_valid), dec.i.payload.data.eq(port.data), dec.i.payload.last.eq(read_last)]
         with m.If(start):
-            m.d.sync += [read_addr.eq(0), reading.eq(1), read_valid.eq(0)]
+            m.d.sync += [read_addr.eq(base), reading.eq(1), read_valid.eq(0)]
         with m.Elif(feed):
-            m.d.sync += [read_valid.eq(reading), read_last.eq(read_addr == stream_words - 1)]
+            m.d.sync += [read_valid.eq(reading), read_last.eq(read_addr == last_addr)]
             with m.If(reading):
                 m.d.sync += read_addr.eq(read_addr + 1)
-                with m.If(read_addr == stream_words - 1):
+                with m.If(read_addr == last_addr):
                     m.d.sync += reading.eq(0)
         return dec, read
 
@@ -702,14 +730,14 @@ class Accelerator(wiring.Component):
         flags = [~s1_live[e] | word[e].is_zero for e in range(ELEMENTS)]
         return self._send(m, "b", values, lines, issue, zero_flags=flags)
 
-    def _input_pass(self, m, seq, act_buf, v_bits):
+    def _input_pass(self, m, seq, act_buf, act_base, v_bits):
         """Winograd input transform V = Bᵀ·d·B of every (channel c, tile t), one per clock, in the order the
         GEMMs need them: channel block, tile, channel within the block (so the 16 transforms of one V word,
         a column block of a channel block, are consecutive). The n×n patch (n = m + 2; +0 past the layer's
         edge) is read from the activation buffer, transformed by a :class:`~accel.hw.winograd.WinogradInput`,
         and point p of the result written to bank p of the transformed-activation buffer, word
         ``(c // 4)·CB + t // 4``, element ``4·(c % 4) + t % 4`` (B's layout: rows input channels, columns
-        tiles). Starts with the run and runs ahead of the GEMMs, which wait for their word (``words_ready``:
+        tiles); the layer's activations start at ``act_base``. Starts with the run and runs ahead of the GEMMs, which wait for their word (``words_ready``:
         the words completely written, in address order). Returns (the banks, words_ready, done, counter
         increments)."""
         buffers = self._buffers
@@ -738,8 +766,9 @@ class Accelerator(wiring.Component):
         group_end = (chan[:2] == 3) | (chan == b.channels - 1)
         plane = b.height * b.width
         with m.If(seq.start):
-            m.d.sync += [chan.eq(0), ty.eq(0), tx.eq(0), tile.eq(0), y0.eq(0), x0.eq(0), base.eq(0), tile_start.eq(0),
-                         row_start.eq(0), block_start.eq(0), word_base.eq(0), active.eq(1)]
+            m.d.sync += [chan.eq(0), ty.eq(0), tx.eq(0), tile.eq(0), y0.eq(0), x0.eq(0), base.eq(act_base),
+                         tile_start.eq(act_base), row_start.eq(act_base), block_start.eq(act_base), word_base.eq(0),
+                         active.eq(1)]
         with m.Elif(fire & ~group_end):
             m.d.sync += [chan.eq(chan + 1), base.eq(base + plane)]
         with m.Elif(fire):

@@ -10,7 +10,7 @@ block ``cb`` (4 output pixels ``p = (oy, ox)``, row-major). Each instruction bec
 - ``w_addr``: the weight tile ``(r, s)`` (dense tiles are stored at ``r·inner_blocks + s``; a compressed
   stream holds them in walk order, step-major);
 - ``act_addr[4·kk + j]`` (kk < d): where B[kk][j] = x[c][oy + ky][ox + kx] sits in the activation buffer
-  (``c·H·W + y·W + x``), with ``act_live`` clear where the element is GEMM padding (``c ≥ C`` or
+  (``act_base + c·H·W + y·W + x``), with ``act_live`` clear where the element is GEMM padding (``c ≥ C`` or
   ``p ≥ OH·OW``: the sender puts a zero there);
 - ``psum_addr``: the output tile ``(r, cb)`` (``r·col_blocks + cb``) whose partial sum chains through C;
 - ``first``: chain step 0 (C is +0); ``new_tile``: column block 0 (the weight tile changes).
@@ -101,7 +101,8 @@ class DirectSequencer(wiring.Component):
     """Gather requests of a direct convolution, one per clock while ``o`` is taken.
 
     ``order``: one of :data:`~accel.golden.schedule.INNER_ORDERS`. ``start`` (a one-clock pulse) restarts
-    the loop nest on ``bounds`` (held steady during the run); ``busy`` is high until the last request has
+    the loop nest on ``bounds`` and ``act_base`` (held steady during the run: where the layer's activations
+    start in the buffer, every ``act_addr`` is that much on); ``busy`` is high until the last request has
     left; ``chain_gap``: a chain's next step comes that many requests after its previous one (row blocks ×
     column blocks). A request gathers :attr:`depth` × 4 activations.
     """
@@ -113,6 +114,7 @@ class DirectSequencer(wiring.Component):
         self._bits = (act_bits, weight_bits, psum_bits)
         super().__init__({
             "bounds": In(LAYER_BOUNDS),
+            "act_base": In(act_bits),
             "start": In(1),
             "busy": Out(1),
             "chain_gap": Out(2 * BOUND_BITS),
@@ -161,7 +163,8 @@ class DirectSequencer(wiring.Component):
                  for kk in range(self.depth)]
         pixel = [{"oy": Signal(BOUND_BITS, name=f"pixel_oy_{j}"), "ox": Signal(BOUND_BITS, name=f"pixel_ox_{j}"),
                   "off": Signal(act_bits, name=f"pixel_off_{j}")} for j in range(TILE)]
-        inner_origin = {"c": C(0, BOUND_BITS), "ky": C(0, 2), "kx": C(0, 2), "off": C(0, act_bits)}
+        # the inner lanes carry the activation base (the pixel lanes start at 0): no adder per address
+        inner_origin = {"c": C(0, BOUND_BITS), "ky": C(0, 2), "kx": C(0, 2), "off": self.act_base}
         # the inner lanes move on once per step (every row block of a step shares them), the pixel lanes
         # once per column block and back to the start at each row block
         pixel_origin = {"oy": C(0, BOUND_BITS), "ox": C(0, BOUND_BITS), "off": C(0, act_bits)}
@@ -171,7 +174,7 @@ class DirectSequencer(wiring.Component):
             inner_next = [_assign(lane, _repeat(lambda v: _inner_step(v, d_ky, d_c, 1, edge), lane, TILE))
                           for lane in inner]
         else:                                 # row kk: channel kk at tap (0, 0), then the next tap
-            inner_init = [_assign(lane, {**inner_origin, "c": C(kk, BOUND_BITS), "off": kk * plane})
+            inner_init = [_assign(lane, {**inner_origin, "c": C(kk, BOUND_BITS), "off": self.act_base + kk * plane})
                           for kk, lane in enumerate(inner)]
             inner_next = [_assign(lane, _inner_step(lane, d_ky, d_c, self.depth, edge)) for lane in inner]
         pixel_init = [_assign(lane, _repeat(lambda v: _pixel_step(v, out_w, edge), pixel_origin, j))

@@ -21,6 +21,14 @@ layer of its own in the same command stream (its input window with the 2-pixel h
 group's weights loaded once for its passes). Every output's chain still runs over all input channels and
 taps in the schedule's order, so the passes together equal golden's unsplit layer bit for bit; the
 reloaded halos and weights are counted as off-chip traffic.
+
+Double buffering (:func:`conv_stream`): the accelerator takes loads while it runs, so the host issues the
+next pass's loads (of the next pass, image or layer) right after the current pass's RUN, into the other end
+of the buffer from the region the running pass reads (CONFIG gives each pass its activation and weight
+bases). A layer of several passes is planned on half the activation buffer so that two windows fit side by
+side; a layer that fits whole is one pass on the whole buffer. The hardware counts a load in the counters
+of the pass during whose commands it is taken; the host moves the early loads back to their own pass, so
+every pass's and layer's figures are as without overlap.
 """
 
 from dataclasses import dataclass, field, replace
@@ -37,7 +45,7 @@ from .payload import pack, unpack
 from .toggles import count_toggles
 
 __all__ = ["ALGORITHMS", "FORMATS", "SPARSE_MODES", "WALKS", "ConvRun", "Pass", "check_layer", "weight_stream",
-           "layer_weights", "plan_passes", "golden_conv", "conv_commands", "run_convs", "run_conv"]
+           "layer_weights", "plan_passes", "golden_conv", "conv_commands", "conv_stream", "run_convs", "run_conv"]
 
 FORMATS = WEIGHT_FORMATS
 ELEMENTS = TILE * TILE
@@ -205,12 +213,25 @@ def _fits(check, *args):
         return False
 
 
-def plan_passes(x_bits, w_bits, buffers):
+def plan_passes(x_bits, w_bits, buffers, double_buffer=True):
     """The passes of a layer on ``buffers``: the whole layer when it fits, else the fewest of output-channel
     groups (multiples of 4), then row bands, then column bands (multiples of m for Winograd), trying halves
     of each in that order; every group's weights are checked (a compressed stream's length depends on
-    them). ValueError when the weights do not fit the format (:func:`layer_weights`), or naming the buffer
-    that even the smallest pass does not fit."""
+    them). With ``double_buffer`` a layer of several passes is planned on half the activation buffer, so
+    the next pass's window loads beside the running one's (:func:`conv_stream`), unless even its smallest
+    pass needs more than half (then on the whole buffer, its loads not overlapped). ValueError when the
+    weights do not fit the format (:func:`layer_weights`), or naming the buffer that even the smallest pass
+    does not fit."""
+    passes = _plan(x_bits, w_bits, buffers)
+    if len(passes) == 1 or not double_buffer or buffers.act_words < 2 * ELEMENTS:
+        return passes
+    try:
+        return _plan(x_bits, w_bits, replace(buffers, act_words=buffers.act_words // 2))
+    except ValueError:
+        return passes
+
+
+def _plan(x_bits, w_bits, buffers):
     layer_weights(w_bits, buffers, check_fit=False)
     filters, kernel = w_bits.shape[0], w_bits.shape[2]
     out_h, out_w = x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1
@@ -247,29 +268,104 @@ def golden_conv(x_bits, w_bits, buffers, held=None):
     return direct_conv(x_bits, held, buffers.gating, buffers.order)
 
 
-def conv_commands(x_bits, w_bits, buffers, load_weights=True, weights=None):
-    """The command list of one layer: [(op, addr, data[16])], the layer's (row, inner, col) blocks and the
-    weights as the hardware holds them (compressed: as the stream decodes; Winograd: the transformed
-    filters U [K, C, m+2, m+2]). ``load_weights``: False when the weight buffer already holds them (a
-    batch of inputs through one layer); ``weights``: :func:`layer_weights` of ``w_bits``, when known."""
+def _pass_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act_base=0, weight_base=0):
+    """The commands of one layer in groups: {"config", "act", "weights", "run", "results"} (lists of
+    commands), the layer's (row, inner, col) blocks and the weights as the hardware holds them
+    (:func:`conv_commands`)."""
     chans, height, width = x_bits.shape
     filters, kernel = w_bits.shape[0], w_bits.shape[2]
     rows, inner, cols = buffers.layer_tiles(chans, filters, height, width, kernel)
     weight_data, held = weights if weights is not None else layer_weights(w_bits, buffers)
     mt = buffers.winograd_m
-    config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16, kernel]
-    commands = [_command(Op.CONFIG, data=np.array(config + [0] * (ELEMENTS - len(config)), np.uint16))]
+    config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16, kernel,
+              act_base & 0xFFFF, act_base >> 16, weight_base & 0xFFFF, weight_base >> 16]
     flat = x_bits.ravel()
     flat = np.pad(flat, (0, -len(flat) % ELEMENTS)).reshape(-1, ELEMENTS)          # 16 elements a command
-    commands += [_command(Op.LOAD_ACT, ELEMENTS * i, row) for i, row in enumerate(flat)]
-    if load_weights:
-        commands += [_command(Op.LOAD_WGT, addr, word) for addr, word in enumerate(weight_data)]
-    commands.append(_command(Op.RUN))
     tiles = None if mt is None else -(-(height - 2) // mt) * -(-(width - 2) // mt)
     stores = _store_addresses(buffers, filters, tiles, rows, cols)
-    commands += [_command(Op.STORE, addr) for addr in stores]
-    commands += [_command(Op.COUNTER, index) for index in range(len(COUNTERS))]
-    return commands, (rows, inner, cols), held
+    parts = {
+        "config": [_command(Op.CONFIG, data=np.array(config + [0] * (ELEMENTS - len(config)), np.uint16))],
+        "act": [_command(Op.LOAD_ACT, act_base + ELEMENTS * i, row) for i, row in enumerate(flat)],
+        "weights": [_command(Op.LOAD_WGT, weight_base + addr, word) for addr, word in enumerate(weight_data)]
+                   if load_weights else [],
+        "run": [_command(Op.RUN)],
+        "results": [_command(Op.STORE, addr) for addr in stores]
+                   + [_command(Op.COUNTER, index) for index in range(len(COUNTERS))],
+    }
+    return parts, (rows, inner, cols), held
+
+
+def conv_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act_base=0, weight_base=0):
+    """The command list of one layer: [(op, addr, data[16])], the layer's (row, inner, col) blocks and the
+    weights as the hardware holds them (compressed: as the stream decodes; Winograd: the transformed
+    filters U [K, C, m+2, m+2]). ``load_weights``: False when the weight buffer already holds them (a
+    batch of inputs through one layer); ``weights``: :func:`layer_weights` of ``w_bits``, when known;
+    ``act_base``, ``weight_base``: where the layer's activations and weights sit in their buffers (given
+    in CONFIG). Order: CONFIG, loads, RUN, STOREs, COUNTERs (no overlap: :func:`conv_stream` overlaps)."""
+    parts, blocks, held = _pass_commands(x_bits, w_bits, buffers, load_weights, weights, act_base, weight_base)
+    return [c for key in ("config", "act", "weights", "run", "results") for c in parts[key]], blocks, held
+
+
+def _place(previous, words, capacity, overlap):
+    """(base, early) of a pass's region of ``words`` words in a buffer of ``capacity``: at the other end of
+    the buffer from the region the previous pass reads (``previous``: (base, words), or None), loaded early
+    (while the previous pass runs), when both fit side by side and ``overlap``; else at 0, loaded after."""
+    if overlap and previous is not None and previous[1] + words <= capacity:
+        return (capacity - words if previous[0] == 0 else 0), True
+    return 0, False
+
+
+def conv_stream(layers, buffers, overlap=True):
+    """The command stream of ``layers`` [(x_bits, w_bits)] on ``buffers`` (already :meth:`~accel.hw.
+    accelerator.BufferConfig.running`): each layer cut into :func:`plan_passes`, every pass a layer of its
+    own. Double buffering (``overlap``): the next pass's loads (of the next layer or image too) follow the
+    current pass's RUN, before its STOREs and COUNTERs, so the accelerator takes them while the pass
+    computes; they go to the other end of the buffer from the region the running pass reads (the host's
+    contract: the hardware does not check it), which the plan's half-buffer passes make possible; a region
+    that does not fit beside the running one is loaded at 0 after the run (weights of a new group, a layer
+    that takes the whole buffer). A pass that keeps the previous pass's weights loads none.
+    Returns (commands, the passes of each layer, per pass: (first command, command count, blocks, weights
+    as held, x, w, early act_writes, early weight_writes: the counts of its loads issued in the previous
+    pass's commands))."""
+    kernels = (3,) if buffers.winograd_m else (3, 1)
+    pieces, parts, previous = [], [], None
+    act_region = weight_region = None
+    for x_bits, w_bits in layers:
+        check_layer(x_bits, w_bits, kernels)
+        passes = plan_passes(x_bits, w_bits, buffers)
+        groups = {p.k0: w_bits if len(passes) == 1 else w_bits[p.k0:p.k1] for p in passes}   # one array a group
+        parts.append(passes)
+        for part in passes:
+            x_part, w_part = part.operands(x_bits, groups[part.k0])
+            load_weights = w_part is not previous
+            if load_weights:        # a batch's or a group's weights: encoded once
+                weights = layer_weights(w_part, buffers)
+            act_words = -(-x_part.size // ELEMENTS) * ELEMENTS
+            act_base, act_early = _place(act_region, act_words, buffers.act_words, overlap)
+            act_region = (act_base, act_words)
+            weight_early = False
+            if load_weights:
+                weight_base, weight_early = _place(weight_region, len(weights[0]), buffers.weight_words, overlap)
+                weight_region = (weight_base, len(weights[0]))
+            commands, blocks, held = _pass_commands(x_part, w_part, buffers, load_weights, weights, act_region[0],
+                                                    weight_region[0])
+            previous = w_part
+            pieces.append((commands, act_early, weight_early, blocks, held, x_part, w_part))
+    stream, plans = [], []
+    for j, (commands, act_early, weight_early, blocks, held, x_part, w_part) in enumerate(pieces):
+        start = len(stream)
+        stream += commands["config"]
+        stream += [] if act_early else commands["act"]
+        stream += [] if weight_early else commands["weights"]
+        stream += commands["run"]
+        if j + 1 < len(pieces):        # the next pass's early loads, while this one runs
+            following, next_act, next_weight = pieces[j + 1][:3]
+            stream += (following["act"] if next_act else []) + (following["weights"] if next_weight else [])
+        stream += commands["results"]
+        plans.append((start, len(stream) - start, blocks, held, x_part, w_part,
+                      ELEMENTS * len(commands["act"]) if act_early else 0,
+                      len(commands["weights"]) if weight_early else 0))
+    return stream, parts, plans
 
 
 def _results(out, buffers, filters, out_h, out_w, rows, cols):
@@ -294,7 +390,7 @@ def _ideal_cycles(x_bits, w_bits, buffers):
 
 
 def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_mode="gate", backend="pysim",
-              buffers=None, per_bit=False, ready_pattern=None, waveform=None):
+              buffers=None, per_bit=False, ready_pattern=None, waveform=None, overlap=True):
     """Run the layers ``[(x_bits, w_bits), ...]`` (uint16 FP16 bit patterns, x [C, H, W], w [K, C, k, k],
     k = 3, or 1 for direct convolution) one after another on one accelerator on ``backend``, in one
     command stream (a layer whose weights are the previous layer's array does not load them again);
@@ -303,7 +399,9 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
     sparse mode are replaced by ``gating``, ``fmt``, ``algo`` and ``sparse_mode``: ``skip`` runs ``nm24``
     weights on the 2:4 sparse array). ``per_bit``: count toggles per bit too.
     ``ready_pattern``: the host's ``o.ready``, cycle by cycle (True past its end): back-pressure on the
-    responses. ``waveform``: a :class:`~accel.sim.waveform.Waveform` of the command stream to write."""
+    responses. ``waveform``: a :class:`~accel.sim.waveform.Waveform` of the command stream to write.
+    ``overlap``: double buffering (:func:`conv_stream`; False: the same passes, every load before its RUN).
+    Each pass's and layer's ``act_writes`` and ``weight_writes`` are its own loads wherever they were issued."""
     if algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, not {algo!r}")
     if fmt not in FORMATS:
@@ -313,38 +411,28 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
     if not isinstance(buffers, BufferConfig):
         raise TypeError(f"buffers must be a BufferConfig, not {buffers!r}")
     buffers = buffers.running(algo=algo, weight_format=fmt, gating=gating, sparse_mode=sparse_mode)
-    kernels = (3,) if buffers.winograd_m else (3, 1)
-    commands, plans, previous, parts = [], [], None, []
-    for x_bits, w_bits in layers:
-        check_layer(x_bits, w_bits, kernels)
-        passes = plan_passes(x_bits, w_bits, buffers)
-        groups = {p.k0: w_bits if len(passes) == 1 else w_bits[p.k0:p.k1] for p in passes}   # one array a group
-        parts.append(passes)
-        for part in passes:
-            x_part, w_part = part.operands(x_bits, groups[part.k0])
-            if w_part is not previous:     # a batch's or a group's weights: encoded once
-                weights = layer_weights(w_part, buffers)
-            layer_commands, blocks, held = conv_commands(x_part, w_part, buffers, load_weights=w_part is not previous,
-                                                         weights=weights)
-            previous = w_part
-            plans.append((len(commands), len(layer_commands), blocks, held, x_part, w_part))
-            commands += layer_commands
+    commands, parts, plans = conv_stream(layers, buffers, overlap)
     dut = Accelerator(buffers)
     ops = np.array([c[0] for c in commands])
     words = pack(dut.i.payload.shape(), {"op": ops, "addr": np.array([c[1] for c in commands]),
                                          "data": np.stack([c[2] for c in commands])})
     work = sum(rows * inner * cols * buffers.points * (dut.latency + 2) + 2 * x.size + 40 * rows * cols
-               for _, _, (rows, inner, cols), _, x, _ in plans)
+               for _, _, (rows, inner, cols), _, x, _, _, _ in plans)
     max_cycles = len(words) + work + 1000 + (0 if ready_pattern is None else len(ready_pattern))
     run, toggles = count_toggles(dut, words, backend=backend, per_bit=per_bit, max_cycles=max_cycles,
                                  ready_pattern=ready_pattern, waveform=waveform)
     out = unpack(dut.o.payload.shape(), run.outputs)["data"].astype(np.uint32)
     results, before = [], dict.fromkeys(COUNTERS, 0)
-    for start, length, (rows, _, cols), held, x_part, w_part in plans:
+    for j, (start, length, (rows, _, cols), held, x_part, w_part, early_act, early_weight) in enumerate(plans):
         layer_ops, layer_out = ops[start:start + length], out[start:start + length]
         total = {name: int(v) for name, v in zip(COUNTERS, layer_out[layer_ops == Op.COUNTER.value][:, 0])}
         counters = {name: total[name] - before[name] for name in COUNTERS}    # the counters run on
         before = total
+        # the loads of the next pass issued during this one are counted here by the hardware: they are the
+        # next pass's (and this pass's early loads, counted in the previous pass's window, are its own)
+        following = plans[j + 1][6:] if j + 1 < len(plans) else (0, 0)
+        counters["act_writes"] += early_act - following[0]
+        counters["weight_writes"] += early_weight - following[1]
         kernel = w_part.shape[2]
         out_h, out_w = x_part.shape[1] - kernel + 1, x_part.shape[2] - kernel + 1
         y = _results(layer_out[layer_ops == Op.STORE.value], buffers, w_part.shape[0], out_h, out_w, rows, cols)
@@ -373,10 +461,10 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
 
 
 def run_conv(x_bits, w_bits, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_mode="gate", backend="pysim",
-             buffers=None, per_bit=False, ready_pattern=None, waveform=None):
+             buffers=None, per_bit=False, ready_pattern=None, waveform=None, overlap=True):
     """Run one layer (see :func:`run_convs`) on the accelerator; returns its :class:`ConvRun` with the
     toggles of its command stream."""
     (result,), toggles = run_convs([(x_bits, w_bits)], algo=algo, fmt=fmt, gating=gating, sparse_mode=sparse_mode,
                                    backend=backend, buffers=buffers, per_bit=per_bit, ready_pattern=ready_pattern,
-                                   waveform=waveform)
+                                   waveform=waveform, overlap=overlap)
     return replace(result, toggles=toggles)
