@@ -157,3 +157,24 @@ def test_verilator_agrees_with_pysim_on_overlapped_passes():
     assert np.array_equal(first.y, second.y)
     assert (first.cycles, first.stream_cycles, first.counters) == (second.cycles, second.stream_cycles, second.counters)
     assert first.toggles.total > 0 and first.toggles.by_signal == second.toggles.by_signal
+
+
+def test_compressed_weights_of_the_next_layer_load_during_the_run_at_the_other_end():
+    # two layers of bitmask weights in one stream: the second layer's stream (78 words) goes to the far end of
+    # the 128-word weight buffer while the first (40 words) runs, and the decompressor reads it from there
+    # (CONFIG's weight base)
+    x, w = layer(8, 4, 4, 6, 6)
+    x2, w2 = layer(9, 4, 8, 5, 5)
+    roomy = BufferConfig(act_words=512, weight_tiles=32, psum_tiles=32)
+    commands = conv_stream([(x, w), (x2, w2)], roomy.running(algo="direct", weight_format="bitmask", gating="hold"))[0]
+    configs = [c for c in commands if c[0] == Op.CONFIG.value]
+    assert [int(c[2][9]) | int(c[2][10]) << 16 for c in configs] == [0, 128 - 78]
+    assert early_loads(commands) > 0
+    fast, toggles = run_convs([(x, w), (x2, w2)], fmt="bitmask", buffers=roomy)
+    slow, _ = run_convs([(x, w), (x2, w2)], fmt="bitmask", buffers=roomy, overlap=False)
+    for a, b in zip(fast, slow):
+        assert a.bit_exact and b.bit_exact and np.array_equal(a.y, b.y)
+        assert a.counters == b.counters          # each layer's own loads, wherever they were issued
+    # the whole stream (every layer's stream_cycles) is shorter by at least the loads taken during the run
+    assert slow[0].stream_cycles - fast[0].stream_cycles >= early_loads(commands) > 0
+    assert toggles.samples == fast[0].stream_cycles

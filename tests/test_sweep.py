@@ -287,6 +287,19 @@ def test_area_adds_each_configurations_synthesized_area_once(swept, client, caps
     assert sorted(c["area"]["ge"] for c in configs) == [2000.0, 2500.0, 3000.0]
 
 
+def test_area_that_cannot_be_written_stops_before_any_point(tmp_path, capsys, monkeypatch):
+    import accel.cli.area as area
+
+    def unwritable(buffers, *, build_dir, progress=None):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(area, "accelerator_area", unwritable)
+    monkeypatch.setattr("accel.cli.commands.sweep.open_client", _never)      # no cluster, no point
+    code, stdout, err, out = sweep(tmp_path, capsys, "--topology", "tiny", "--area")
+    assert code == 2 and len(err.splitlines()) == 1 and "--area: cannot write in the build folder" in err
+    assert "Traceback" not in err and stdout == "" and not out.exists()
+
+
 # --- the command's bad input -----------------------------------------------------------------------------
 
 def sweep(tmp_path, capsys, *args):

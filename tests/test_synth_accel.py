@@ -8,6 +8,7 @@ measured with the CLI (docs/area.md).
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,11 @@ def test_block_takes_a_registry_build_of_the_same_rtlil(tmp_path, monkeypatch):
     monkeypatch.setattr("accel.synth.flows.run_yosys", lambda *a, **k: (_ for _ in ()).throw(AssertionError()))
     taken = area.block_area("tiny", Tiny(), tmp_path / "build")
     assert not taken["cached"] and taken["taken_from"] == str(unit) and taken["ge"] == made["ge"]
-    (unit / "design.il").write_text(to_rtlil(Tiny()).replace("top", "top2"))
+    # the same unit build with other RTLIL, in a build folder with no cache of its own: not taken, so
+    # block_area would run Yosys (which fails here)
+    other = tmp_path / "other" / "tiny_unit" / "cmos" / "hold"
+    shutil.copytree(unit, other)
+    (other / "design.il").write_text(to_rtlil(Tiny()).replace("top", "top2"))
     with pytest.raises(AssertionError):
         area.block_area("tiny", Tiny(), tmp_path / "other")
 

@@ -81,23 +81,49 @@ def test_hand_computed_counts():
     assert t.reg_bits == 8 and t.reg_bits_by_unit == {"mul": 4, "add": 4}
 
 
-def test_rtl_clock_gating_clocks_a_register_only_when_it_takes_a_new_value():
-    # x: 0,1,1,1,2,2 -> w = x^3: 3,2,2,2,1,1 -> mul0.t = w+1: 4,3,3,3,2,2 -> mul0.r: 0,4,3,3,3,2 (3 changes)
-    # add0.t = mul0.r+1: 1,5,4,4,4,3 -> add0.r: 0,1,5,4,4,4 (3 changes). Two 4-bit registers, each behind
-    # its own clock gate: 4 bits x 3 changes + the gate's load in each of the 6 cycles, per register.
-    t = run_tiny([0, 1, 1, 1, 2, 2]).result()
-    assert t.reg_bits == 8 and t.samples == 6 and t.clock_gates == 2
-    assert t.reg_clock_loads == 2 * (4 * 3 + 6)
-    # a register that never changes takes only its gate's load; the ungated clock is every bit every cycle
-    still = run_tiny([5] * 6).result()
-    # x = 5: mul0.r 0,7,7,7,7,7 (1 change), add0.r 0,1,8,8,8,8 (2 changes)
-    assert still.reg_clock_loads == (4 * 1 + 6) + (4 * 2 + 6)
-    assert still.reg_bits * still.samples == 48
+class Enabled(wiring.Component):
+    """r <= a when en (a 4-bit register with an enable), s <= a every clock (no enable), f <= a[0] when en."""
+    a: In(4)
+    en: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        r, s, f = Signal(4, name="r"), Signal(4, name="s"), Signal(name="f")
+        m.d.sync += s.eq(self.a)
+        with m.If(self.en):
+            m.d.sync += [r.eq(self.a), f.eq(self.a[0])]
+        return m
+
+
+def test_rtl_clock_gating_clocks_a_register_with_an_enable_only_when_it_takes_a_new_value():
+    dut = Enabled()
+    counter = ToggleCounter()
+
+    async def bench(ctx):
+        for a, en in [(1, 1), (2, 0), (3, 1), (3, 1), (5, 0), (6, 0)]:
+            ctx.set(dut.a, a)
+            ctx.set(dut.en, en)
+            await counter.on_cycle(ctx)
+            await ctx.tick()
+
+    run_testbench(dut, bench)
+    t = counter.result()
+    table = {info.name: info for info in counter.table}
+    assert (table["r"].has_enable, table["s"].has_enable, table["f"].has_enable) == (True, False, True)
+    # samples: r 0,1,1,3,3,3 (2 changes); s 0,1,2,3,3,5; f 0,1,1,1,1,1. Only r is gated (4 bits, an enable):
+    # 4 bits x 2 changes + its gate's load in each of the 6 cycles; s has no enable and f is one bit: every
+    # bit every cycle
+    assert t.reg_bits == 9 and t.samples == 6 and t.clock_gates == 1
+    assert t.reg_clock_loads == (4 * 2 + 6) + 4 * 6 + 1 * 6
+    # Tiny's registers load on every clock: no enable, nothing gated
+    tiny = run_tiny([0, 1, 1, 1, 2, 2]).result()
+    assert tiny.clock_gates == 0 and tiny.reg_clock_loads == tiny.reg_bits * tiny.samples == 48
     # counts handed over by another backend carry the changes, or no gated figure
-    counter = ToggleCounter(table=run_tiny().table)
     counter.load([0] * len(counter.table), 6, changes=[1] * len(counter.table))
-    assert counter.result().reg_clock_loads == 2 * (4 * 1 + 6)
+    assert counter.result().reg_clock_loads == (4 * 1 + 6) + 4 * 6 + 1 * 6
     counter.load([0] * len(counter.table), 6)
+    assert counter.result().reg_clock_loads is None
+    counter.sample([0] * len(counter.table))             # sampling on after that still has no gated figure
     assert counter.result().reg_clock_loads is None
     with pytest.raises(ValueError, match="change counts"):
         counter.load([0] * len(counter.table), 6, changes=[1])

@@ -63,8 +63,9 @@ def report_markdown(result):
               + " | ".join(f"*{(c['energy_pj']['total'] - c['energy_pj']['clock']['gated'] + c['energy_pj']['clock']['ungated']) / images / 1e3:,.2f}*"
                            for c in configs.values()) + " |"]
     if all("area" in c for c in configs.values()):
-        lines += ["", "Area of each configuration's accelerator (`accel synth --unit accel`, cmos flow: logic in "
-                  "gate equivalents, buffers as SRAM bits):", "",
+        lines += ["", "Area of the accelerator that runs each configuration's conv layers (`accel synth --unit "
+                  "accel`, cmos flow: logic in gate equivalents, buffers as SRAM bits; a classifier that runs on "
+                  "a direct dense accelerator of its own, as in the Winograd configurations, is not counted):", "",
                   "| configuration | logic (GE) | flip-flops | SRAM bits |", "|---|---|---|---|"]
         lines += [f"| {name} | {c['area']['ge']:,.1f} | {c['area']['flip_flops']:,} | {c['area']['sram_bits']:,} |"
                   for name, c in configs.items()]

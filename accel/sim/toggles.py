@@ -72,7 +72,9 @@ class SignalInfo:
     """One counted signal: the Amaranth ``signal``, the unit ``path`` (below the top) and its ``name`` there,
     ``width`` in bits, whether it is a register (``is_reg``), its unit class ``cls``, and ``aliases``: every
     (path, name) under which fragments name it (for backends that look signals up by hierarchical name).
-    ``is_copy``: the signal is only wiring of others (a port connection), counted but not charged again."""
+    ``is_copy``: the signal is only wiring of others (a port connection), counted but not charged again.
+    ``has_enable``: a register that loads only under a condition (every clocked assignment to it sits in an
+    ``If``/``Switch``): its clock can be gated."""
 
     signal: object
     path: tuple
@@ -83,6 +85,7 @@ class SignalInfo:
     aliases: tuple
     is_clock: bool = False
     is_copy: bool = False
+    has_enable: bool = False
 
     @property
     def unit(self):
@@ -109,10 +112,11 @@ def _is_wiring(value):
 
 
 def _lhs_by_fragment(design):
-    """Per signal: the fragment driving it, whether it is a register, and whether it is a copy: every
-    statement driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or
-    to bits of it (a port's fields connected one by one)."""
-    driver, regs, not_wiring = SignalDict(), SignalSet(), SignalSet()
+    """Per signal: the fragment driving it, whether it is a register, whether it is a copy (every statement
+    driving it is a combinational assignment of wiring (:func:`_is_wiring`) to the whole signal or to bits of
+    it: a port's fields connected one by one), and the registers loaded on every clock (assigned by a clocked
+    statement outside any ``If``/``Switch``: no enable to gate their clock with)."""
+    driver, regs, not_wiring, always = SignalDict(), SignalSet(), SignalSet(), SignalSet()
     for fragment in design.fragments:
         for domain, statements in getattr(fragment, "statements", {}).items():
             for statement in statements:
@@ -124,7 +128,9 @@ def _lhs_by_fragment(design):
                         not_wiring.add(signal)
                     if domain != "comb":
                         regs.add(signal)
-    return driver, regs, SignalSet(signal for signal in driver.keys() if signal not in not_wiring)
+                        if isinstance(statement, Assign):
+                            always.add(signal)
+    return driver, regs, SignalSet(signal for signal in driver.keys() if signal not in not_wiring), always
 
 
 def declared_classes(design):
@@ -142,7 +148,7 @@ def declared_classes(design):
 def signal_table(design, *, top_class=None):
     """The counted signals of a prepared ``design`` as a list of :class:`SignalInfo`, in a fixed order."""
     declared = declared_classes(design)
-    driver, regs, copies = _lhs_by_fragment(design)
+    driver, regs, copies, always = _lhs_by_fragment(design)
     clocks = SignalSet()
     for fragment in design.fragments:
         for domain in getattr(fragment, "domains", {}).values():
@@ -165,7 +171,7 @@ def signal_table(design, *, top_class=None):
         table.append(SignalInfo(signal=signal, path=path, name=name, width=len(signal), is_reg=is_reg,
                                 cls=unit_class(name, is_reg=is_reg, declared=declared[path], top_class=top_class),
                                 aliases=tuple((e[0], e[1]) for e in entries), is_clock=signal in clocks,
-                                is_copy=signal in copies))
+                                is_copy=signal in copies, has_enable=is_reg and signal not in always))
     table.sort(key=lambda s: (s.path, s.name))
     return table
 
@@ -181,10 +187,11 @@ class Toggles:
     when counting was asked to keep them.
 
     Clock gating at RTL (``reg_clock_loads``, ``clock_gates``): every register of at least
-    :data:`~accel.sim.netlist.ICG_MIN_FLOPS` bits sits behind its own clock gate whose enable is "the register
-    takes a new value" (what freezing and stalls switch off), so its bits take a clock edge only in sampled
-    steps where it changed, and the gate itself one register bit's clock every cycle; narrower registers are
-    clocked every cycle. ``reg_clock_loads`` is the register-bit clock loads of the run so counted (None when
+    :data:`~accel.sim.netlist.ICG_MIN_FLOPS` bits that has an enable (:attr:`SignalInfo.has_enable`) sits
+    behind its own clock gate, taken as open when the register takes a new value (what freezing and stalls
+    switch off), so its bits take a clock edge only in sampled steps where it changed, and the gate itself
+    one register bit's clock every cycle; narrower registers and registers loaded on every clock are clocked
+    every cycle. ``reg_clock_loads`` is the register-bit clock loads of the run so counted (None when
     the counts came without per-signal change counts); ``clock_gates`` the number of gates."""
 
     total: int = 0
@@ -285,13 +292,14 @@ class ToggleCounter:
         prev = self._prev
         if prev is not None:
             counts = self._counts
-            changes = self._changes
+            changes = self._changes             # None after a load() without them: no gated figure
             bits = self._bits
             for i, (v, p) in enumerate(zip(values, prev)):
                 if v != p:
                     x = v ^ p
                     counts[i] += x.bit_count()
-                    changes[i] += 1
+                    if changes is not None:
+                        changes[i] += 1
                     if bits is not None:
                         row = bits[i]
                         b = 0
@@ -338,7 +346,7 @@ class ToggleCounter:
             if s.is_reg:
                 t.reg_bits += s.width
                 t.reg_bits_by_unit[s.cls] = t.reg_bits_by_unit.get(s.cls, 0) + s.width
-                gated = s.width >= ICG_MIN_FLOPS
+                gated = s.has_enable and s.width >= ICG_MIN_FLOPS
                 t.clock_gates += gated
                 if self._changes is not None:
                     t.reg_clock_loads += (s.width * self._changes[i] + self.samples if gated

@@ -152,13 +152,14 @@ def run(args):
     check_output_dir(args.out, files=outputs)
     names = [BASELINE] + [n for n in (args.config or CONFIGURATIONS) if n != BASELINE]
     workers = min(args.workers or os.cpu_count() or 1, len(names))
-    fields, configs, command = (_digits if classifier else _topology)(args, names, workers)
-    if args.area:
+    areas = {}
+    if args.area:       # the conv layers' accelerator of each configuration, before the long simulation
         base = DIGITS_BUFFERS if classifier else None
         areas = configuration_areas({name: CONFIGURATIONS[name].buffers(base) for name in names},
                                     progress=lambda line: print(f"accel run: {line}", file=sys.stderr, flush=True))
-        for name, area in areas.items():
-            configs[name]["area"] = area
+    fields, configs, command = (_digits if classifier else _topology)(args, names, workers)
+    for name, area in areas.items():
+        configs[name]["area"] = area
     best, why = best_configuration(configs, BASELINE)
     useful = configs.get("hold", configs[BASELINE])
     base = configs[BASELINE]

@@ -129,6 +129,7 @@ def run(args):
         raise UserError("--workers sizes the local cluster; with --scheduler the scheduler's workers run the sweep")
     network, points = _points(args)
     check_output_dir(args.out, files=OUTPUTS)
+    areas = _areas(points) if args.area else None     # before the points: a synthesis that fails stops here
     cache_folder = os.path.join(args.out, CACHE)
     watch = _watch(args)
     progress = None if watch else Progress(f"accel sweep: {network}, points done")
@@ -144,8 +145,8 @@ def run(args):
         raise
     rows = [flat_row(result) for result in sweep.results]
     networks = summarize(points, sweep.results)
-    if args.area:
-        _add_areas(points, rows, networks)
+    if areas is not None:
+        _add_areas(areas, points, rows, networks)
     summary = {"topology": args.topology, "points": len(points), "computed": sweep.computed, "cached": sweep.cached,
                "wall_s": round(sweep.wall_s, 3), "workers": args.workers or (None if args.scheduler else os.cpu_count()),
                "scheduler": args.scheduler, "bit_exact": all(row["bit_exact"] for row in rows),
@@ -169,14 +170,18 @@ def run(args):
     return 0
 
 
-def _add_areas(points, rows, networks):
-    """The area of each row's accelerator (``area.ge``, ``area.flip_flops``, ``area.sram_bits``; rows in point
-    order) and of each configuration of the summary (``area``)."""
-    labels = {point.config_label: point.buffers.running(algo=point.algo, weight_format=point.fmt,
-                                                         gating=point.gating, sparse_mode=point.sparse_mode)
-              for point in points}
-    areas = configuration_areas(labels, progress=lambda line: print(f"accel sweep: {line}", file=sys.stderr,
-                                                                      flush=True))
+def _areas(points):
+    """The area of each configuration's accelerator, by configuration label."""
+    return configuration_areas({point.config_label: point.buffers.running(algo=point.algo, weight_format=point.fmt,
+                                                                            gating=point.gating,
+                                                                            sparse_mode=point.sparse_mode)
+                                for point in points},
+                               progress=lambda line: print(f"accel sweep: {line}", file=sys.stderr, flush=True))
+
+
+def _add_areas(areas, points, rows, networks):
+    """``area.ge``, ``area.flip_flops``, ``area.sram_bits`` of each row's accelerator (rows in point order) and
+    ``area`` of each configuration of the summary."""
     for point, row in zip(points, rows):
         row.update({f"area.{key}": value for key, value in areas[point.config_label].items()})
     for network in networks.values():
