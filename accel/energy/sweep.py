@@ -113,8 +113,9 @@ class Point:
 
     @property
     def buffers(self):
-        """The accelerator the point runs on (standard buffer sizes)."""
-        return BufferConfig(weight_format=self.fmt, algo=self.algo, sparse_mode=self.sparse_mode)
+        """The accelerator the point runs on (standard buffer sizes), its gating included."""
+        return BufferConfig().running(algo=self.algo, weight_format=self.fmt, gating=self.gating,
+                                      sparse_mode=self.sparse_mode)
 
     @property
     def config(self):

@@ -172,10 +172,7 @@ def run(args):
 
 def _areas(points):
     """The area of each configuration's accelerator, by configuration label."""
-    return configuration_areas({point.config_label: point.buffers.running(algo=point.algo, weight_format=point.fmt,
-                                                                            gating=point.gating,
-                                                                            sparse_mode=point.sparse_mode)
-                                for point in points},
+    return configuration_areas({point.config_label: point.buffers for point in points},
                                progress=lambda line: print(f"accel sweep: {line}", file=sys.stderr, flush=True))
 
 
