@@ -7,6 +7,7 @@ import pytest
 
 from accel.cli.commands.run import OUTPUTS
 from accel.cli.main import main
+from accel.cli.network_report import report_markdown
 from accel.golden.network import classify, load
 from accel.cli.workloads import DIGITS
 
@@ -51,6 +52,14 @@ def test_run_classifies_on_the_accelerator_and_writes_the_report_folder(tmp_path
     assert [str(b.gating) for b in asked] == ["none", "hold"] and all(b.act_words == 1 << 14 for b in asked)
     assert (base["area"]["ge"], hold["area"]["ge"]) == (1000.0, 1500.0)
     assert "| hold | 1,500.0 | 10 | 64 |" in report and "--area" in result["command"]
+    assert (base["area"]["source"], hold["area"]["source"]) == ("synthesis", "synthesis")
+    assert "record_areas" not in report
+    # without --area the areas come from the workload's record: one it lacks is said to be not recorded
+    del base["area"]
+    hold["area"]["source"] = "record"
+    from_record = report_markdown(result)
+    assert "| baseline | not recorded | | |" in from_record and "| hold | 1,500.0 | 10 | 64 |" in from_record
+    assert "record_areas" in from_record
     for name in OUTPUTS:
         if name.endswith(".png"):
             assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

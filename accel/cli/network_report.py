@@ -62,13 +62,18 @@ def report_markdown(result):
               "| *total with the clock ungated* | "
               + " | ".join(f"*{(c['energy_pj']['total'] - c['energy_pj']['clock']['gated'] + c['energy_pj']['clock']['ungated']) / images / 1e3:,.2f}*"
                            for c in configs.values()) + " |"]
-    if all("area" in c for c in configs.values()):
+    areas = {name: c["area"] for name, c in configs.items() if "area" in c}
+    if areas:
+        recorded = any(area.get("source") == "record" for area in areas.values())
         lines += ["", "Area of the accelerator that runs each configuration's conv layers (`accel synth --unit "
                   "accel`, cmos flow: logic in gate equivalents, buffers as SRAM bits; a classifier that runs on "
-                  "a direct dense accelerator of its own, as in the Winograd configurations, is not counted):", "",
+                  "a direct dense accelerator of its own, as in the Winograd configurations, is not counted)"
+                  + (", from the workload's record of this exact hardware (`python -m accel.cli.workloads."
+                     "record_areas` synthesized it; a configuration it lacks is not recorded: `accel run --area` "
+                     "synthesizes it)" if recorded else "") + ":", "",
                   "| configuration | logic (GE) | flip-flops | SRAM bits |", "|---|---|---|---|"]
-        lines += [f"| {name} | {c['area']['ge']:,.1f} | {c['area']['flip_flops']:,} | {c['area']['sram_bits']:,} |"
-                  for name, c in configs.items()]
+        lines += [f"| {name} | {areas[name]['ge']:,.1f} | {areas[name]['flip_flops']:,} | {areas[name]['sram_bits']:,} |"
+                  if name in areas else f"| {name} | not recorded | | |" for name in configs]
     ratio = result["hold_per_useful_multiply"]
     lines += ["", f"Multiplier energy follows the useful multiplies: with `hold` a useful multiply costs "
               f"{ratio:.2f}x the {baseline}'s multiply (multiplier energy per useful MAC under `hold` over "
@@ -83,7 +88,7 @@ def report_markdown(result):
               + "Energy from the toggle counts (docs/energy.md), the register clock with RTL clock gating (a "
               "register of two or more bits takes a clock edge only when it takes a new value, its clock gate one "
               "every cycle; the ungated figure in italics above); area: "
-              + ("above, " if all("area" in c for c in configs.values()) else "`accel run --area` or ")
+              + ("above, " if areas else "`accel run --area` or ")
               + "`accel synth --unit accel` (docs/area.md).", "",
               "Plots: `cycles_energy.png` (cycles per inference by layer, energy per inference by block), "
               + ("`energy_accuracy.png`, " if classifier else "")

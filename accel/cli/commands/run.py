@@ -12,9 +12,9 @@ import sys
 from ...energy.network import configuration_summary, topology_summary
 from ...energy.sweep import open_client
 from ...golden.network import float32_predictions, load
-from ...hw.accelerator import BufferConfig
 from ...sim.network import BASELINE, CONFIGURATIONS, check_topology, topology_data
 from ...sim.topology import builtin_topologies, read_topology, topology_path
+from ...synth.area_record import recorded_areas
 from ...synth.workspace import write_all_atomic
 from ..area import AREA_HELP, configuration_areas
 from ..errors import UserError
@@ -23,7 +23,7 @@ from ..network_report import (best_configuration, plot_cycles_energy, plot_energ
                               report_markdown)
 from ..options import add_backend, bounded_int
 from ..report import Progress, print_columns, print_json, require_bit_exact
-from ..workloads import DIGITS
+from ..workloads import DIGITS, DIGITS_AREAS, DIGITS_BUFFERS
 
 NAME = "run"
 HELP = ("the main job: a pruned CNN classifies handwritten digits on the accelerator in every configuration, "
@@ -42,10 +42,6 @@ TOPOLOGY_OUTPUTS = tuple(name for name in OUTPUTS if name != "energy_accuracy.pn
 #: Default images: what the Amaranth simulator runs in every configuration in a few minutes
 #: (docs/results.md); --images 64 runs all the stored ones.
 DEFAULT_IMAGES = 8
-
-#: On-chip buffers sized for the digits network (all 64 images' classifier inputs fit the activation buffer).
-DIGITS_BUFFERS = BufferConfig(act_words=1 << 14, weight_tiles=512, psum_tiles=576, v_words=64, out_words=256)
-
 
 def add_arguments(parser):
     parser.add_argument("--workload", default="digits",
@@ -144,6 +140,17 @@ def _topology(args, names, workers):
     return fields, configs, []
 
 
+def _areas(names, classifier, synthesize, record=DIGITS_AREAS):
+    """{name: area} of the accelerator that runs each configuration's conv layers: synthesized
+    (``synthesize``: ``--area``), else from the digits workload's ``record`` where it holds this exact
+    hardware (a configuration it lacks is left out; a topology has no record)."""
+    buffers = {name: CONFIGURATIONS[name].buffers(DIGITS_BUFFERS if classifier else None) for name in names}
+    if synthesize:
+        return {name: {**area, "source": "synthesis"} for name, area in configuration_areas(
+            buffers, progress=lambda line: print(f"accel run: {line}", file=sys.stderr, flush=True)).items()}
+    return recorded_areas(buffers, record) if classifier else {}
+
+
 def run(args):
     if args.workload not in WORKLOADS and args.workload not in TOPOLOGIES:
         raise UserError(f"unknown workload {args.workload!r}; choose one of: {', '.join([*WORKLOADS, *TOPOLOGIES])}")
@@ -152,11 +159,7 @@ def run(args):
     check_output_dir(args.out, files=outputs)
     names = [BASELINE] + [n for n in (args.config or CONFIGURATIONS) if n != BASELINE]
     workers = min(args.workers or os.cpu_count() or 1, len(names))
-    areas = {}
-    if args.area:       # the conv layers' accelerator of each configuration, before the long simulation
-        base = DIGITS_BUFFERS if classifier else None
-        areas = configuration_areas({name: CONFIGURATIONS[name].buffers(base) for name in names},
-                                    progress=lambda line: print(f"accel run: {line}", file=sys.stderr, flush=True))
+    areas = _areas(names, classifier, args.area)       # before the long simulation
     fields, configs, command = (_digits if classifier else _topology)(args, names, workers)
     for name, area in areas.items():
         configs[name]["area"] = area

@@ -1,0 +1,67 @@
+"""The record of accelerator areas a workload keeps (accel.synth.area_record): taken only for the
+configurations it holds and only while the sources are those it was synthesized from."""
+
+import json
+
+from accel.cli.commands.run import _areas
+from accel.cli.workloads import DIGITS_BUFFERS
+from accel.hw.accelerator import BufferConfig
+from accel.sim.network import CONFIGURATIONS
+from accel.synth import area_record
+from accel.synth.area_record import recorded_areas, source_digest, write_record
+
+
+def _area(ge):
+    return {"ge": ge, "flip_flops": 7, "sram": {"bits": 128}}
+
+
+def test_a_record_gives_the_areas_of_the_configurations_it_holds_and_of_no_other(tmp_path):
+    path = tmp_path / "areas.json"
+    hold, none = BufferConfig(), BufferConfig().running(algo="direct", weight_format="dense", gating="none")
+    write_record([(hold, _area(1234.5))], path, "made by a test")
+    found = recorded_areas({"hold": hold, "none": none, "smaller": BufferConfig(act_words=512)}, path)
+    assert found == {"hold": {"ge": 1234.5, "flip_flops": 7, "sram_bits": 128, "source": "record"}}
+    record = json.loads(path.read_text())
+    assert record["sources"] == source_digest() and record["command"] == "made by a test"
+
+
+def test_a_stale_or_damaged_record_gives_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "areas.json"
+    write_record([(BufferConfig(), _area(1.0))], path, "test")
+    assert recorded_areas({"x": BufferConfig()}, path)
+    # another source digest: the hardware changed since the record was made
+    monkeypatch.setattr(area_record, "source_digest", lambda: "0" * 16)
+    assert recorded_areas({"x": BufferConfig()}, path) == {}
+    monkeypatch.undo()
+    path.write_text('{"sources": ')
+    assert recorded_areas({"x": BufferConfig()}, path) == {}
+    assert recorded_areas({"x": BufferConfig()}, tmp_path / "absent.json") == {}
+
+
+def test_the_source_digest_covers_the_hardware_sources(tmp_path, monkeypatch):
+    # a copy of the package with one hardware file changed has another digest
+    import shutil
+    from pathlib import Path
+    package = Path(area_record.__file__).resolve().parents[1]
+    copy = tmp_path / "accel"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.npz", "*.json"))
+    monkeypatch.setattr(area_record, "__file__", str(copy / "synth" / "area_record.py"))
+    source_digest.cache_clear()
+    try:
+        same = source_digest()
+        hw = copy / "hw" / "accelerator.py"
+        hw.write_text(hw.read_text() + "\n# changed\n")
+        source_digest.cache_clear()
+        changed = source_digest()
+    finally:
+        monkeypatch.undo()
+        source_digest.cache_clear()
+    assert same == source_digest() != changed
+
+
+def test_accel_run_takes_the_digits_record_without_area_and_a_topology_none(tmp_path):
+    path = tmp_path / "areas.json"
+    write_record([(CONFIGURATIONS["hold"].buffers(DIGITS_BUFFERS), _area(99.0))], path, "test")
+    found = _areas(["baseline", "hold"], classifier=True, synthesize=False, record=path)
+    assert found == {"hold": {"ge": 99.0, "flip_flops": 7, "sram_bits": 128, "source": "record"}}
+    assert _areas(["baseline", "hold"], classifier=False, synthesize=False, record=path) == {}
