@@ -2,6 +2,8 @@
 configurations it holds and only while the sources are those it was synthesized from."""
 
 import json
+import shutil
+from pathlib import Path
 
 from accel.cli.commands.run import _areas
 from accel.cli.workloads import DIGITS_BUFFERS
@@ -40,8 +42,6 @@ def test_a_stale_or_damaged_record_gives_nothing(tmp_path, monkeypatch):
 
 def test_the_source_digest_covers_the_hardware_sources(tmp_path, monkeypatch):
     # a copy of the package with one hardware file changed has another digest
-    import shutil
-    from pathlib import Path
     package = Path(area_record.__file__).resolve().parents[1]
     copy = tmp_path / "accel"
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.npz", "*.json"))
