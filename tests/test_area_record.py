@@ -9,8 +9,8 @@ from accel.cli.commands.run import _areas
 from accel.cli.workloads import DIGITS_BUFFERS
 from accel.hw.accelerator import BufferConfig
 from accel.sim.network import CONFIGURATIONS
-from accel.synth import area_record
-from accel.synth.area_record import recorded_areas, source_digest, write_record
+from accel.synth import area_record, workspace
+from accel.synth.area_record import SOURCES, recorded_areas, source_digest, write_record
 
 
 def _area(ge):
@@ -42,20 +42,23 @@ def test_a_stale_or_damaged_record_gives_nothing(tmp_path, monkeypatch):
 
 def test_the_source_digest_covers_the_hardware_sources(tmp_path, monkeypatch):
     # a copy of the package with one hardware file changed has another digest
-    package = Path(area_record.__file__).resolve().parents[1]
+    package = Path(workspace.__file__).resolve().parents[1]
     copy = tmp_path / "accel"
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.npz", "*.json"))
-    monkeypatch.setattr(area_record, "__file__", str(copy / "synth" / "area_record.py"))
-    source_digest.cache_clear()
+    monkeypatch.setattr(workspace, "__file__", str(copy / "synth" / "workspace.py"))
+    workspace.source_digest.cache_clear()
     try:
-        same = source_digest()
+        same = workspace.source_digest(SOURCES)
         hw = copy / "hw" / "accelerator.py"
         hw.write_text(hw.read_text() + "\n# changed\n")
-        source_digest.cache_clear()
-        changed = source_digest()
+        workspace.source_digest.cache_clear()
+        changed = workspace.source_digest(SOURCES)
+        (copy / "cli" / "main.py").write_text("")       # not a source of the designs
+        workspace.source_digest.cache_clear()
+        assert workspace.source_digest(SOURCES) == changed
     finally:
         monkeypatch.undo()
-        source_digest.cache_clear()
+        workspace.source_digest.cache_clear()
     assert same == source_digest() != changed
 
 

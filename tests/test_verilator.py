@@ -151,6 +151,44 @@ def test_damaged_builds_are_compiled_again_or_named(tmp_path, monkeypatch):
         vl.run_stream(PipeAdd(), toy_words(1, 3))
 
 
+def test_a_design_with_build_parameters_is_elaborated_once(tmp_path, monkeypatch):
+    # an HMMA array names its build parameters: its second run takes the model and the toggle table from
+    # the index, without elaborating or exporting; other parameters or other sources are not served from it
+    from accel.hw.hmma import HMMA
+    from accel.sim.hmma import instruction_words
+    from accel.golden.operands import hmma_operands
+
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    a, b, c = hmma_operands(12, m=2, n=2, k=2, weight_density=0.4, act_density=0.5, seed=3)
+    words = instruction_words(HMMA(m=2, n=2, k=2), a, b, c, "hold")
+    first = vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
+    assert len(list((tmp_path / "verilator" / "index").iterdir())) == 1
+
+    def no_elaboration(*args, **kwargs):
+        raise AssertionError("elaborated again")
+
+    monkeypatch.setattr(vl, "export_verilog", no_elaboration)
+    monkeypatch.setattr(vl, "design_of", no_elaboration)
+    again = vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
+    assert (again.outputs, again.cycles, again.toggles) == (first.outputs, first.cycles, first.toggles)
+    counter = ToggleCounter()
+    vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=counter)
+    assert counter.result().reg_clock_loads is not None and all(info.signal is None for info in counter.table)
+    with pytest.raises(AssertionError, match="elaborated again"):
+        vl.run_stream(HMMA(m=2, n=2, k=2, gating="none"), words, toggles=True)
+    with pytest.raises(AssertionError, match="elaborated again"):
+        vl.run_stream(HMMA(m=2, n=2, k=2), words)                    # no toggle counting: another build
+    digest = vl.source_digest
+    monkeypatch.setattr(vl, "source_digest", lambda packages: "other" + digest(packages))
+    with pytest.raises(AssertionError, match="elaborated again"):
+        vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
+    monkeypatch.setattr(vl, "source_digest", digest)
+    import shutil
+    shutil.rmtree(vl.compile_for(HMMA(m=2, n=2, k=2), toggles=True)[0].directory)   # the model gone: built again
+    with pytest.raises(AssertionError, match="elaborated again"):
+        vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
+
+
 def test_build_folder_is_under_build(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
     assert build_root() == tmp_path

@@ -374,6 +374,11 @@ class Accelerator(wiring.Component):
         return self._buffers
 
     @property
+    def build_parameters(self):
+        """What the design is built from besides the code, as text (the Verilator backend's build index)."""
+        return repr(self._buffers)
+
+    @property
     def gating(self):
         return self._buffers.gating
 

@@ -87,6 +87,11 @@ class HMMA(wiring.Component):
         return self._config
 
     @property
+    def build_parameters(self):
+        """What the design is built from besides the code, as text (the Verilator backend's build index)."""
+        return repr(self._config)
+
+    @property
     def shape(self):
         """(m, n, k)."""
         return self._config.shape

