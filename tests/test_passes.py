@@ -98,10 +98,10 @@ def test_512_channel_layers_split_their_input_channels():
     # ResNet-18's conv5 layers: 4 filters of 512 channels are 1,152 weight tiles, over the 1,024 of the buffer
     x, w = np.zeros((512, 9, 9), np.uint16), np.zeros((512, 512, 3, 3), np.uint16)
     passes = plan_passes(x, w, BufferConfig())
-    # the fewest passes: 8 filters x 128 channels = 576 tiles a pass (256 channels would need 4-filter groups and
-    # row bands: 512 passes); a region's 4 channel groups one after the other
-    assert passes == [Pass(k0, k0 + 8, 0, 7, 0, 7, ci0, ci0 + 128) for k0 in range(0, 512, 8)
-                      for ci0 in range(0, 512, 128)]
+    # the fewest passes, 256 of 576 tiles: 8 filters x 128 channels, 16 x 64, ..., 256 x 4 (256 channels would need
+    # 4-filter groups and 2 row bands: 512 passes); of those the smallest channel groups, so that the input is
+    # loaded twice, not 64 times; a region's 128 channel groups one after the other
+    assert passes == [Pass(k0, k0 + 256, 0, 7, 0, 7, ci0, ci0 + 4) for k0 in (0, 256) for ci0 in range(0, 512, 4)]
     # 4,000 channels x 3 x 3 (36,000 words) overflow the activation buffer, and their taps the weight buffer: halvings
     # down to 252 channels (567 tiles; 504 channels would be 1,134)
     x, w = np.zeros((4000, 3, 3), np.uint16), np.zeros((1, 4000, 3, 3), np.uint16)

@@ -258,7 +258,8 @@ def plan_passes(x_bits, w_bits, buffers, double_buffer=True):
 def _plan(x_bits, w_bits, buffers, split=True):
     """The passes over all input channels (:func:`_plan_outputs`), else (``split``) the fewest over groups of
     input channels (halvings of C, multiples of a chain step's channel block: 4, 8 in skip mode; the last
-    group may be smaller), ties to the larger groups; the channel groups of one output region (output-channel
+    group may be smaller), ties to the smaller groups (so fewer output-channel groups and bands: the input is
+    loaded fewer times, the weights as often or less); the channel groups of one output region (output-channel
     group, row band, column band) are consecutive passes. Every inner order is channel-block major
     (:func:`~accel.golden.schedule.inner_rows`; Winograd: channels in steps of 4), so a region's channel
     groups run the steps of the unsplit layer's chains in order, each carrying on from the psum buffer's sums
@@ -269,10 +270,10 @@ def _plan(x_bits, w_bits, buffers, split=True):
         return passes
     unit_c = SPARSE_DEPTH if buffers.skip else TILE
     for group in _halvings(chans, unit_c)[1:] if split else []:
-        if passes is not None and -(-chans // group) >= len(passes):   # a pass a group at least: no better
+        if passes is not None and -(-chans // group) > len(passes):    # a pass a group at least: no better
             break
         plan = _plan_outputs(x_bits, w_bits, buffers, group)
-        if plan is not None and (passes is None or len(plan) < len(passes)):
+        if plan is not None and (passes is None or len(plan) <= len(passes)):
             passes = plan
     if passes is not None:
         return passes
