@@ -198,8 +198,7 @@ def check_points(points, source=""):
         except ValueError as error:
             weights = "" if not data_dependent else f"{point.fmt} weights at density {point.weight_density:g}" + (
                 "" if buffers.winograd_m is None else f" after the {point.algo} filter transform (U = G·g·Gᵀ)") + ": "
-            smallest = " (its smallest pass: 4 filters, one row of output tiles)" if "buffer" in str(error) else ""
-            raise ValueError(f"{where}: {weights}{error}{smallest}") from None
+            raise ValueError(f"{where}: {weights}{error}") from None
         checked.add(key)
 
 

@@ -24,13 +24,22 @@ is taken (by a load's response, or held by the host) its response follows as soo
 and no command is taken meanwhile.
 
 Issue pipeline (one instruction per clock): the sequencer's request reads the weight tile, the 16 im2col
-activations and, from chain step 1 on, the partial sum (stage 0: the reads of the next instruction run
-while the array computes the current one); stage 1 holds the read data, the senders raise the zero flags
-and the array takes the instruction. D goes back to the partial-sum buffer at the address that travelled
-with it (a FIFO beside the array). A chain's step s > 0 leaves stage 0 only once the D of step s − 1 is
-written (or is being written: the C read port is transparent), so the schedule's interleaving of
-``chain_gap`` chains hides the array's latency when ``chain_gap ≥ latency + 1``; otherwise the wait is
-counted as ``idle_dependency``.
+activations and, from chain step 1 on (from step 0 on in an accumulating run, below), the partial sum
+(stage 0: the reads of the next instruction run while the array computes the current one); stage 1 holds
+the read data, the senders raise the zero flags and the array takes the instruction. D goes back to the
+partial-sum buffer at the address that travelled with it (a FIFO beside the array). A chain's step s > 0
+leaves stage 0 only once the D of step s − 1 is written (or is being written: the C read port is
+transparent), so the schedule's interleaving of ``chain_gap`` chains hides the array's latency when
+``chain_gap ≥ latency + 1``; otherwise the wait is counted as ``idle_dependency``.
+
+Accumulate (CONFIG ``data[11]`` bit 0): the host runs a layer whose input channels it splits into groups
+(:func:`accel.sim.conv.plan_passes`) as one run per group on the same output tiles; in the runs after the
+first, step 0 of every chain takes C from the partial-sum buffer at its psum address (like steps s > 0)
+instead of +0, so the chain goes on from the sum the previous run left there (nothing clears the buffer
+between runs, and that run has finished: step 0 waits for nothing). The reads count in ``psum_reads``.
+Under Winograd the psum banks carry the Winograd-domain sums from run to run; each run's output pass still
+transforms them into the output buffer, which the group's last run overwrites (work done, and counted, in
+vain).
 
 Winograd (``BufferConfig.algo``): the host loads the transformed filters U = G·g·Gᵀ (golden's offline
 filter transform) as the weights, tile ``(r·S + s)·P + p`` for row block r, channel block s and point p
@@ -139,10 +148,12 @@ class Op(enum.Enum, shape=3):
     = C, K, H, W, ``data[4..5]`` = the stream's word count (compressed), ``data[6]`` = the filter size (3,
     or 1 for a 1×1 convolution, i.e. a GEMM: direct only), ``data[7..8]`` = the activation base (the
     address of the layer's element 0: ``base + c·H·W + y·W + x``), ``data[9..10]`` = the weight base (the
-    address of its tile or stream word 0), each least significant part first; RUN: none; STORE: psum tile
-    address; COUNTER: index in :data:`COUNTERS`. The hardware does not check the bounds: the host gives a
-    layer that :meth:`BufferConfig.layer_tiles` accepts (C, K ≥ 1, H, W ≥ 3, fitting the buffers), and
-    loads taken during a run go where the running layer does not read (:func:`accel.sim.conv.conv_stream`)."""
+    address of its tile or stream word 0), each least significant part first, ``data[11]`` bit 0 =
+    accumulate (chain step 0 takes C from the psum buffer instead of +0: the module docstring); RUN: none;
+    STORE: psum tile address; COUNTER: index in :data:`COUNTERS`. The hardware does not check the bounds:
+    the host gives a layer that :meth:`BufferConfig.layer_tiles` accepts (C, K ≥ 1, H, W ≥ 3, fitting the
+    buffers), and loads taken during a run go where the running layer does not read
+    (:func:`accel.sim.conv.conv_stream`)."""
 
     LOAD_ACT = 0
     LOAD_WGT = 1
@@ -153,6 +164,8 @@ class Op(enum.Enum, shape=3):
 
 
 def command_layout(addr_bits):
+    """One command: ``op``, ``addr`` and ``data`` (16 × 16 bits; per op: :class:`Op`, CONFIG's accumulate bit
+    in ``data[11]`` bit 0 included)."""
     return data.StructLayout({"op": Op, "addr": addr_bits, "data": data.ArrayLayout(16, ELEMENTS)})
 
 
@@ -430,6 +443,7 @@ class Accelerator(wiring.Component):
         bounds = Signal(LAYER_BOUNDS)
         stream_words = Signal(2 * BOUND_BITS)     # words of the compressed weight stream
         act_base, weight_base = Signal(act_bits), Signal(weight_bits)   # where the layer's operands start
+        accumulate = Signal()               # chain step 0 adds to the psum buffer's partial sums (CONFIG data[11])
         done = Signal()
         advance = ~resp_valid | self.o.ready
         is_load = (cmd.op == Op.LOAD_ACT) | (cmd.op == Op.LOAD_WGT)
@@ -466,7 +480,8 @@ class Accelerator(wiring.Component):
             with m.If(cmd.op == Op.CONFIG):
                 m.d.sync += [bounds.eq(Cat(cmd.data[0], cmd.data[1], cmd.data[2], cmd.data[3], cmd.data[6][:2])),
                              stream_words.eq(Cat(cmd.data[4], cmd.data[5])),
-                             act_base.eq(Cat(cmd.data[7], cmd.data[8])), weight_base.eq(Cat(cmd.data[9], cmd.data[10]))]
+                             act_base.eq(Cat(cmd.data[7], cmd.data[8])), weight_base.eq(Cat(cmd.data[9], cmd.data[10])),
+                             accumulate.eq(cmd.data[11][0])]
         with m.Elif((done | run_owed) & advance):
             m.d.sync += [resp_valid.eq(1), resp_kind.eq(0)]
         with m.Elif(advance):
@@ -480,7 +495,8 @@ class Accelerator(wiring.Component):
 
         # ---- issue pipeline: stage 0 = the sequencer's request (reads issued), stage 1 = read data
         request = seq.o.payload
-        s1_valid, s1_first = Signal(), Signal()
+        s1_valid, s1_fresh = Signal(), Signal()
+        fresh = request.first & ~accumulate        # the chain starts at C = +0, not at the psum buffer's sum
         live = request.live if winograd else request.act_live
         s1_live, s1_psum_addr, s1_point = Signal(len(live)), Signal(psum_bits), Signal(range(points))
         issued, written = Signal(COUNTER_BITS), Signal(COUNTER_BITS)   # instructions into stage 1; D's written
@@ -516,9 +532,9 @@ class Accelerator(wiring.Component):
         ok = s1_free & dep_ok & weights_ok & acts_ok
         m.d.comb += [transfer.eq(seq.o.valid & ok), seq.o.ready.eq(ok)]
         for p, port in enumerate(psum_c):
-            m.d.comb += [port.addr.eq(request.psum_addr), port.en.eq(transfer & ~request.first & (point == p))]
+            m.d.comb += [port.addr.eq(request.psum_addr), port.en.eq(transfer & ~fresh & (point == p))]
         with m.If(transfer):
-            m.d.sync += [s1_valid.eq(1), s1_first.eq(request.first), s1_live.eq(live),
+            m.d.sync += [s1_valid.eq(1), s1_fresh.eq(fresh), s1_live.eq(live),
                          s1_psum_addr.eq(request.psum_addr), s1_point.eq(point), issued.eq(issued + 1)]
         with m.Elif(issue):
             m.d.sync += s1_valid.eq(0)
@@ -543,7 +559,7 @@ class Accelerator(wiring.Component):
             b_flags = self._send(m, "b", acts, array.i.payload.b, issue)
             act_reads = Mux(transfer, sum(request.act_live[e] for e in range(len(act_r))), 0)
         m.d.comb += [array.i.valid.eq(s1_valid),
-                     array.i.payload.c.as_value().eq(Mux(s1_first, 0,
+                     array.i.payload.c.as_value().eq(Mux(s1_fresh, 0,
                                                          Array(port.data for port in psum_c)[s1_point]))]
 
         # ---- results back to the partial-sum buffer (bank and address travel in a FIFO beside the array)

@@ -18,9 +18,15 @@ them (compressed: a stored −0 decodes to +0).
 A layer larger than the on-chip buffers is cut into *passes* by the host (:func:`plan_passes`): groups of
 output channels, bands of output rows and of output columns (whole m×m tiles for Winograd), each pass a
 layer of its own in the same command stream (its input window with the 2-pixel halo loaded again, a
-group's weights loaded once for its passes). Every output's chain still runs over all input channels and
-taps in the schedule's order, so the passes together equal golden's unsplit layer bit for bit; the
-reloaded halos and weights are counted as off-chip traffic.
+group's weights loaded once for its passes). When not even one output over all input channels fits (a
+512-channel 3×3 layer's 4 filters are 1,152 weight tiles), the input channels are split into groups too
+(multiples of 4, of 8 in skip mode, but the last): a region's groups run one after the other on the same
+psum tiles, each after the first with CONFIG's accumulate bit (its chains go on from the sums the previous
+group left in the psum buffer), and only the last one STOREs. Every inner order is channel-block major, so
+the groups' chains are the unsplit chains' steps in order: every output's chain still runs over all input
+channels and taps in the schedule's order, and the passes together equal golden's unsplit layer bit for
+bit; the reloaded halos and weights are counted as off-chip traffic (a channel-split region loads each
+group's weights for each of its row and column bands).
 
 Double buffering (:func:`conv_stream`): the accelerator takes loads while it runs, so the host issues the
 next pass's loads (of the next pass, image or layer) right after the current pass's RUN, into the other end
@@ -37,7 +43,7 @@ import numpy as np
 
 from ..golden import sparse
 from ..golden.gating import Gating
-from ..golden.schedule import TILE, direct_gemms
+from ..golden.schedule import SPARSE_DEPTH, TILE, direct_gemms
 from ..golden.winograd import direct_conv, filter_transform, winograd_conv_transformed
 from ..hw.accelerator import (ALGORITHMS, COUNTERS, SPARSE_MODES, STREAM_WIDTH, WEIGHT_FORMATS, Accelerator,
                               BufferConfig, Op)
@@ -181,7 +187,8 @@ def layer_weights(w_bits, buffers, check_fit=True):
 
 @dataclass(frozen=True)
 class Pass:
-    """One pass of a layer: output channels ``k0:k1``, output rows ``r0:r1`` and columns ``c0:c1``."""
+    """One pass of a layer: output channels ``k0:k1``, output rows ``r0:r1`` and columns ``c0:c1``, over input
+    channels ``ci0:ci1``."""
 
     k0: int
     k1: int
@@ -189,11 +196,19 @@ class Pass:
     r1: int
     c0: int
     c1: int
+    ci0: int
+    ci1: int
+
+    @property
+    def accumulate(self):
+        """Whether the pass goes on from the partial sums of the previous channel group (CONFIG's accumulate)."""
+        return self.ci0 > 0
 
     def operands(self, x_bits, w_group):
-        """The pass's layer: its input window (outputs and the kernel's halo) and its group's weights."""
+        """The pass's layer: its channels' input window (outputs and the kernel's halo) and its group's weights
+        (``w_group``: w[k0:k1, ci0:ci1])."""
         halo = w_group.shape[2] - 1
-        return x_bits[:, self.r0:self.r1 + halo, self.c0:self.c1 + halo], w_group
+        return x_bits[self.ci0:self.ci1, self.r0:self.r1 + halo, self.c0:self.c1 + halo], w_group
 
 
 def _halvings(size, unit):
@@ -202,6 +217,11 @@ def _halvings(size, unit):
     while sizes[-1] > unit:
         sizes.append(max(unit, -(-sizes[-1] // 2 // unit) * unit))
     return sizes
+
+
+def _spans(size, step):
+    """(start, end) of the pieces of ``step`` that cut ``range(size)``."""
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
 
 
 def _fits(check, *args):
@@ -217,44 +237,75 @@ def plan_passes(x_bits, w_bits, buffers, double_buffer=True):
     """The passes of a layer on ``buffers``: the whole layer when it fits, else the fewest of output-channel
     groups (multiples of 4), then row bands, then column bands (multiples of m for Winograd), trying halves
     of each in that order; every group's weights are checked (a compressed stream's length depends on
-    them). With ``double_buffer`` a layer of several passes is planned on half the activation buffer, so
-    the next pass's window loads beside the running one's (:func:`conv_stream`), unless even its smallest
-    pass needs more than half (then on the whole buffer, its loads not overlapped). ValueError when the
-    weights do not fit the format (:func:`layer_weights`), or naming the buffer that even the smallest pass
-    does not fit."""
+    them). Only when no pass over all input channels fits are the input channels split too
+    (:func:`_plan`). With ``double_buffer`` a layer of several passes is planned on half the activation
+    buffer, so the next pass's window loads beside the running one's (:func:`conv_stream`), unless even its
+    smallest pass needs more than half (then on the whole buffer, its loads not overlapped); there too the
+    input channels are split only if they are on the whole buffer. ValueError when the weights do not fit
+    the format (:func:`layer_weights`), or naming the buffer that even the smallest pass (4 filters, 4 input
+    channels, 8 in skip mode, one output, an m×m tile for Winograd) does not fit."""
+    layer_weights(w_bits, buffers, check_fit=False)
     passes = _plan(x_bits, w_bits, buffers)
     if len(passes) == 1 or not double_buffer or buffers.act_words < 2 * ELEMENTS:
         return passes
     try:
-        return _plan(x_bits, w_bits, replace(buffers, act_words=buffers.act_words // 2))
+        return _plan(x_bits, w_bits, replace(buffers, act_words=buffers.act_words // 2),
+                     split=passes[0].ci1 < len(x_bits))
     except ValueError:
         return passes
 
 
-def _plan(x_bits, w_bits, buffers):
-    layer_weights(w_bits, buffers, check_fit=False)
-    filters, kernel = w_bits.shape[0], w_bits.shape[2]
+def _plan(x_bits, w_bits, buffers, split=True):
+    """The passes over all input channels (:func:`_plan_outputs`), else (``split``) the fewest over groups of
+    input channels (halvings of C, multiples of a chain step's channel block: 4, 8 in skip mode; the last
+    group may be smaller), ties to the smaller groups (so fewer output-channel groups and bands: the input is
+    loaded fewer times, the weights as often or less); the channel groups of one output region (output-channel
+    group, row band, column band) are consecutive passes. Every inner order is channel-block major
+    (:func:`~accel.golden.schedule.inner_rows`; Winograd: channels in steps of 4), so a region's channel
+    groups run the steps of the unsplit layer's chains in order, each carrying on from the psum buffer's sums
+    (CONFIG's accumulate), and the passes equal golden's unsplit layer bit for bit."""
+    chans, filters, kernel = x_bits.shape[0], w_bits.shape[0], w_bits.shape[2]
+    passes = _plan_outputs(x_bits, w_bits, buffers, chans)
+    if passes is not None:
+        return passes
+    unit_c = SPARSE_DEPTH if buffers.skip else TILE
+    for group in _halvings(chans, unit_c)[1:] if split else []:
+        if passes is not None and -(-chans // group) > len(passes):    # a pass a group at least: no better
+            break
+        plan = _plan_outputs(x_bits, w_bits, buffers, group)
+        if plan is not None and (passes is None or len(plan) <= len(passes)):
+            passes = plan
+    if passes is not None:
+        return passes
+    # the smallest pass does not fit: its own error names the buffer
+    unit, unit_c = buffers.winograd_m or 1, min(unit_c, chans)
     out_h, out_w = x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1
+    buffers.layer_tiles(unit_c, min(TILE, filters), min(unit, out_h) + kernel - 1, min(unit, out_w) + kernel - 1,
+                        kernel)
+    layer_weights(w_bits[:TILE, :unit_c], buffers)
+    raise ValueError("the layer's smallest pass does not fit the buffers")
+
+
+def _plan_outputs(x_bits, w_bits, buffers, group_c):
+    """The passes over input-channel groups of ``group_c`` channels: the fewest of output-channel groups, row
+    bands and column bands, by halvings (:func:`plan_passes`); None when even the smallest does not fit."""
+    (chans, height, width), filters, kernel = x_bits.shape, w_bits.shape[0], w_bits.shape[2]
+    out_h, out_w = height - kernel + 1, width - kernel + 1
     unit = buffers.winograd_m or 1
     bands = _halvings(out_h, unit)
     for group in _halvings(filters, TILE):
         # a compressed group's stream depends on its weights (each group once); the window's buffers on the
         # sizes only (the first group is the largest)
-        if buffers.compressed and not all(_fits(layer_weights, w_bits[k0:k0 + group], buffers)
-                                          for k0 in range(0, filters, group)):
+        if buffers.compressed and not all(_fits(layer_weights, w_bits[k0:k1, c0:c1], buffers)
+                                          for k0, k1 in _spans(filters, group) for c0, c1 in _spans(chans, group_c)):
             continue
         for band in bands:
-            for width in _halvings(out_w, unit) if band == bands[-1] else [out_w]:   # columns: last resort
-                if _fits(buffers.layer_tiles, x_bits.shape[0], min(group, filters), band + kernel - 1,
-                         width + kernel - 1, kernel):
-                    return [Pass(k0, min(k0 + group, filters), r0, min(r0 + band, out_h), c0, min(c0 + width, out_w))
-                            for k0 in range(0, filters, group) for r0 in range(0, out_h, band)
-                            for c0 in range(0, out_w, width)]
-    # the smallest pass does not fit: its own error names the buffer
-    smallest = (x_bits.shape[0], min(unit, out_h) + kernel - 1, min(unit, out_w) + kernel - 1)
-    buffers.layer_tiles(smallest[0], min(TILE, filters), *smallest[1:], kernel)
-    layer_weights(w_bits[:TILE], buffers)
-    raise ValueError("the layer's smallest pass does not fit the buffers")
+            for cols in _halvings(out_w, unit) if band == bands[-1] else [out_w]:   # columns: last resort
+                if _fits(buffers.layer_tiles, group_c, min(group, filters), band + kernel - 1, cols + kernel - 1,
+                         kernel):
+                    return [Pass(*k, *r, *c, *ci) for k in _spans(filters, group) for r in _spans(out_h, band)
+                            for c in _spans(out_w, cols) for ci in _spans(chans, group_c)]
+    return None
 
 
 def golden_conv(x_bits, w_bits, buffers, held=None):
@@ -268,17 +319,19 @@ def golden_conv(x_bits, w_bits, buffers, held=None):
     return direct_conv(x_bits, held, buffers.gating, buffers.order)
 
 
-def _pass_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act_base=0, weight_base=0):
+def _pass_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act_base=0, weight_base=0,
+                   accumulate=False, store=True):
     """The commands of one layer in groups: {"config", "act", "weights", "run", "results"} (lists of
     commands), the layer's (row, inner, col) blocks and the weights as the hardware holds them
-    (:func:`conv_commands`)."""
+    (:func:`conv_commands`). ``accumulate``: CONFIG's accumulate bit (the chains go on from the psum
+    buffer's sums); ``store``: STOREs of the results before the COUNTERs."""
     chans, height, width = x_bits.shape
     filters, kernel = w_bits.shape[0], w_bits.shape[2]
     rows, inner, cols = buffers.layer_tiles(chans, filters, height, width, kernel)
     weight_data, held = weights if weights is not None else layer_weights(w_bits, buffers)
     mt = buffers.winograd_m
     config = [chans, filters, height, width, len(weight_data) & 0xFFFF, len(weight_data) >> 16, kernel,
-              act_base & 0xFFFF, act_base >> 16, weight_base & 0xFFFF, weight_base >> 16]
+              act_base & 0xFFFF, act_base >> 16, weight_base & 0xFFFF, weight_base >> 16, int(accumulate)]
     flat = x_bits.ravel()
     flat = np.pad(flat, (0, -len(flat) % ELEMENTS)).reshape(-1, ELEMENTS)          # 16 elements a command
     tiles = None if mt is None else -(-(height - 2) // mt) * -(-(width - 2) // mt)
@@ -289,7 +342,7 @@ def _pass_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act
         "weights": [_command(Op.LOAD_WGT, weight_base + addr, word) for addr, word in enumerate(weight_data)]
                    if load_weights else [],
         "run": [_command(Op.RUN)],
-        "results": [_command(Op.STORE, addr) for addr in stores]
+        "results": [_command(Op.STORE, addr) for addr in stores if store]
                    + [_command(Op.COUNTER, index) for index in range(len(COUNTERS))],
     }
     return parts, (rows, inner, cols), held
@@ -323,20 +376,22 @@ def conv_stream(layers, buffers, overlap=True):
     computes; they go to the other end of the buffer from the region the running pass reads (the host's
     contract: the hardware does not check it), which the plan's half-buffer passes make possible; a region
     that does not fit beside the running one is loaded at 0 after the run (weights of a new group, a layer
-    that takes the whole buffer). A pass that keeps the previous pass's weights loads none.
-    Returns (commands, the passes of each layer, per pass: (first command, command count, blocks, weights
-    as held, x, w, early act_writes, early weight_writes: the counts of its loads issued in the previous
-    pass's commands))."""
+    that takes the whole buffer). A pass that keeps the previous pass's weights loads none. The channel
+    groups of an output region after the first accumulate (CONFIG), and only its last one STOREs (each
+    output is stored once). Returns (commands, the passes of each layer, per pass: (first command, command
+    count, blocks, weights as held, x, w, early act_writes, early weight_writes: the counts of its loads
+    issued in the previous pass's commands))."""
     kernels = (3,) if buffers.winograd_m else (3, 1)
     pieces, parts, previous = [], [], None
     act_region = weight_region = None
     for x_bits, w_bits in layers:
         check_layer(x_bits, w_bits, kernels)
         passes = plan_passes(x_bits, w_bits, buffers)
-        groups = {p.k0: w_bits if len(passes) == 1 else w_bits[p.k0:p.k1] for p in passes}   # one array a group
+        # one array a group of output and input channels
+        groups = {(p.k0, p.ci0): w_bits if len(passes) == 1 else w_bits[p.k0:p.k1, p.ci0:p.ci1] for p in passes}
         parts.append(passes)
         for part in passes:
-            x_part, w_part = part.operands(x_bits, groups[part.k0])
+            x_part, w_part = part.operands(x_bits, groups[part.k0, part.ci0])
             load_weights = w_part is not previous
             if load_weights:        # a batch's or a group's weights: encoded once
                 weights = layer_weights(w_part, buffers)
@@ -348,7 +403,7 @@ def conv_stream(layers, buffers, overlap=True):
                 weight_base, weight_early = _place(weight_region, len(weights[0]), buffers.weight_words, overlap)
                 weight_region = (weight_base, len(weights[0]))
             commands, blocks, held = _pass_commands(x_part, w_part, buffers, load_weights, weights, act_region[0],
-                                                    weight_region[0])
+                                                    weight_region[0], part.accumulate, part.ci1 == len(x_bits))
             previous = w_part
             pieces.append((commands, act_early, weight_early, blocks, held, x_part, w_part))
     stream, plans = [], []
@@ -435,18 +490,22 @@ def run_convs(layers, *, algo="direct", fmt="dense", gating=Gating.HOLD, sparse_
         counters["weight_writes"] += early_weight - following[1]
         kernel = w_part.shape[2]
         out_h, out_w = x_part.shape[1] - kernel + 1, x_part.shape[2] - kernel + 1
-        y = _results(layer_out[layer_ops == Op.STORE.value], buffers, w_part.shape[0], out_h, out_w, rows, cols)
+        stored = layer_out[layer_ops == Op.STORE.value]      # none from a channel group that accumulates on
+        y = _results(stored, buffers, w_part.shape[0], out_h, out_w, rows, cols) if len(stored) else None
         results.append((y, counters, held))
     runs = []
     for (x_bits, w_bits), passes in zip(layers, parts):
         done, results = results[:len(passes)], results[len(passes):]
         kernel = w_bits.shape[2]
         y = np.empty((w_bits.shape[0], x_bits.shape[1] - kernel + 1, x_bits.shape[2] - kernel + 1), np.uint32)
-        for part, (y_part, _, _) in zip(passes, done):
-            y[part.k0:part.k1, part.r0:part.r1, part.c0:part.c1] = y_part
+        groups = {}         # the weights as held, by output-channel group and input-channel group
+        for part, (y_part, _, held) in zip(passes, done):
+            if y_part is not None:
+                y[part.k0:part.k1, part.r0:part.r1, part.c0:part.c1] = y_part
+            groups.setdefault(part.k0, {})[part.ci0] = held
         counters = {name: sum(c[name] for _, c, _ in done) for name in COUNTERS}
-        groups = {part.k0: held for part, (_, _, held) in zip(passes, done)}     # the weights as held, by group
-        held = np.concatenate([groups[k0] for k0 in sorted(groups)])
+        held = np.concatenate([np.concatenate([row[c0] for c0 in sorted(row)], axis=1)
+                               for _, row in sorted(groups.items())])
         mt = buffers.winograd_m
         offchip = {"act_load": 2 * counters["act_writes"],
                    "weight_load": buffers.weight_word_bits // 8 * counters["weight_writes"],

@@ -5,7 +5,7 @@ import numpy as np
 from ...energy.layers import layer_summary
 from ...golden import acw, fp
 from ...hw.accelerator import BufferConfig
-from ...sim.conv import check_layer, layer_weights, plan_passes, run_conv
+from ...sim.conv import check_layer, layer_weights, run_conv
 from ..errors import UserError
 from ..files import check_output, load_npz, read_file, save_npz
 from ..options import add_algorithm, add_backend, add_gating, add_sparse_mode, sparse_mode
@@ -78,10 +78,6 @@ def run(args):
             what = "weights" if buffers.winograd_m is None else \
                 f"weights after the {args.algo} filter transform (U = G·g·Gᵀ, indexed by Winograd point)"
             raise UserError(f"{args.weights or args.inp}: {fmt} {what}: {error}") from None
-    try:
-        plan_passes(x, w, buffers)          # a layer larger than the buffers runs in passes
-    except ValueError as error:
-        raise UserError(f"{args.inp}: {error} (the smallest pass: 4 filters, one row of output tiles)") from None
     progress = Progress(f"accel conv: {args.backend}, running")
     progress(0, 1)
     with written(waveform) as wave:
