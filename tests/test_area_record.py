@@ -5,12 +5,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from accel.cli.commands.run import _areas
-from accel.cli.workloads import DIGITS_BUFFERS
+from accel.cli.workloads import DIGITS_AREAS, DIGITS_BUFFERS
 from accel.hw.accelerator import BufferConfig
 from accel.sim.network import CONFIGURATIONS
 from accel.synth import area_record, workspace
-from accel.synth.area_record import SOURCES, recorded_areas, source_digest, write_record
+from accel.synth.area_record import SOURCES, TOOLS, recorded_areas, source_digest, write_record
 
 
 def _area(ge):
@@ -20,7 +22,7 @@ def _area(ge):
 def test_a_record_gives_the_areas_of_the_configurations_it_holds_and_of_no_other(tmp_path):
     path = tmp_path / "areas.json"
     hold, none = BufferConfig(), BufferConfig().running(algo="direct", weight_format="dense", gating="none")
-    write_record([(hold, _area(1234.5))], path, "made by a test")
+    write_record([(hold, _area(1234.5))], path, "made by a test", source_digest())
     found = recorded_areas({"hold": hold, "none": none, "smaller": BufferConfig(act_words=512)}, path)
     assert found == {"hold": {"ge": 1234.5, "flip_flops": 7, "sram_bits": 128, "source": "record"}}
     record = json.loads(path.read_text())
@@ -29,7 +31,7 @@ def test_a_record_gives_the_areas_of_the_configurations_it_holds_and_of_no_other
 
 def test_a_stale_or_damaged_record_gives_nothing(tmp_path, monkeypatch):
     path = tmp_path / "areas.json"
-    write_record([(BufferConfig(), _area(1.0))], path, "test")
+    write_record([(BufferConfig(), _area(1.0))], path, "test", source_digest())
     assert recorded_areas({"x": BufferConfig()}, path)
     # another source digest: the hardware changed since the record was made
     monkeypatch.setattr(area_record, "source_digest", lambda: "0" * 16)
@@ -48,14 +50,16 @@ def test_the_source_digest_covers_the_hardware_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(workspace, "__file__", str(copy / "synth" / "workspace.py"))
     workspace.source_digest.cache_clear()
     try:
-        same = workspace.source_digest(SOURCES)
+        same = workspace.source_digest(SOURCES, TOOLS)
         hw = copy / "hw" / "accelerator.py"
         hw.write_text(hw.read_text() + "\n# changed\n")
         workspace.source_digest.cache_clear()
-        changed = workspace.source_digest(SOURCES)
+        changed = workspace.source_digest(SOURCES, TOOLS)
         (copy / "cli" / "main.py").write_text("")       # not a source of the designs
         workspace.source_digest.cache_clear()
-        assert workspace.source_digest(SOURCES) == changed
+        (copy / "hw" / ".#accelerator.py").symlink_to("nowhere")      # an editor's lock file: left out
+        workspace.source_digest.cache_clear()
+        assert workspace.source_digest(SOURCES, TOOLS) == changed
     finally:
         monkeypatch.undo()
         workspace.source_digest.cache_clear()
@@ -64,7 +68,21 @@ def test_the_source_digest_covers_the_hardware_sources(tmp_path, monkeypatch):
 
 def test_accel_run_takes_the_digits_record_without_area_and_a_topology_none(tmp_path):
     path = tmp_path / "areas.json"
-    write_record([(CONFIGURATIONS["hold"].buffers(DIGITS_BUFFERS), _area(99.0))], path, "test")
+    write_record([(CONFIGURATIONS["hold"].buffers(DIGITS_BUFFERS), _area(99.0))], path, "test", source_digest())
     found = _areas(["baseline", "hold"], classifier=True, synthesize=False, record=path)
     assert found == {"hold": {"ge": 99.0, "flip_flops": 7, "sram_bits": 128, "source": "record"}}
     assert _areas(["baseline", "hold"], classifier=False, synthesize=False, record=path) == {}
+
+
+def test_a_record_is_not_written_when_the_sources_changed_during_the_synthesis(tmp_path):
+    with pytest.raises(ValueError, match="sources changed"):
+        write_record([(BufferConfig(), _area(1.0))], tmp_path / "areas.json", "test", "digest before")
+    assert not (tmp_path / "areas.json").exists()
+
+
+def test_the_shipped_digits_record_is_the_current_hardware_s():
+    # docs/results.md's area table is accel run's: after a change to accel/hw, golden or synth, run
+    # python -m accel.cli.workloads.record_areas baseline hold bitmask rle nm24 winograd2
+    names = ["baseline", "hold", "bitmask", "rle", "nm24", "winograd2"]
+    found = recorded_areas({name: CONFIGURATIONS[name].buffers(DIGITS_BUFFERS) for name in names}, DIGITS_AREAS)
+    assert sorted(found) == sorted(names)

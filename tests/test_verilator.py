@@ -18,6 +18,7 @@ from accel.sim import backends, pysim  # noqa: E402
 from accel.sim import verilator as vl  # noqa: E402
 from accel.sim.errors import BackendError  # noqa: E402
 from accel.sim.toggles import ToggleCounter  # noqa: E402
+from accel.hw.hmma import HMMA  # noqa: E402
 from accel.synth.workspace import build_root  # noqa: E402
 
 
@@ -178,15 +179,31 @@ def test_a_design_with_build_parameters_is_elaborated_once(tmp_path, monkeypatch
         vl.run_stream(HMMA(m=2, n=2, k=2, gating="none"), words, toggles=True)
     with pytest.raises(AssertionError, match="elaborated again"):
         vl.run_stream(HMMA(m=2, n=2, k=2), words)                    # no toggle counting: another build
-    digest = vl.source_digest
-    monkeypatch.setattr(vl, "source_digest", lambda packages: "other" + digest(packages))
+    imported = vl._IMPORTED_SOURCES
+    monkeypatch.setattr(vl, "_IMPORTED_SOURCES", "other sources")
     with pytest.raises(AssertionError, match="elaborated again"):
         vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
-    monkeypatch.setattr(vl, "source_digest", digest)
+    monkeypatch.setattr(vl, "_IMPORTED_SOURCES", imported)
     import shutil
     shutil.rmtree(vl.compile_for(HMMA(m=2, n=2, k=2), toggles=True)[0].directory)   # the model gone: built again
     with pytest.raises(AssertionError, match="elaborated again"):
         vl.run_stream(HMMA(m=2, n=2, k=2), words, toggles=True)
+    # sources edited since this process imported them: the build is not indexed under either digest
+    monkeypatch.undo()
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    monkeypatch.setattr(vl, "fresh_source_digest", lambda packages, tools: "edited")
+    vl.run_stream(HMMA(m=2, n=2, k=2, gating="and"), words, toggles=True)
+    assert len(list((tmp_path / "verilator" / "index").iterdir())) == 1
+
+
+class _LocalHMMA(HMMA):
+    """A subclass defined outside accel/: its code is not in the source digest."""
+
+
+def test_a_design_class_defined_outside_the_package_is_not_indexed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    assert vl._index_path(_LocalHMMA(m=1, n=1, k=1), None, None, "top") is None
+    assert vl._index_path(HMMA(m=1, n=1, k=1), None, None, "top") is not None
 
 
 def test_build_folder_is_under_build(tmp_path, monkeypatch):

