@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from accel.cli.commands.run import _areas
-from accel.cli.workloads import DIGITS_AREAS, DIGITS_BUFFERS
+from accel.cli.workloads import DIGITS_AREAS, DIGITS_BUFFERS, record_areas
 from accel.hw.accelerator import BufferConfig
 from accel.sim.network import CONFIGURATIONS
 from accel.synth import area_record, workspace
@@ -86,3 +86,19 @@ def test_the_shipped_digits_record_is_the_current_hardware_s():
     names = ["baseline", "hold", "bitmask", "rle", "nm24", "winograd2"]
     found = recorded_areas({name: CONFIGURATIONS[name].buffers(DIGITS_BUFFERS) for name in names}, DIGITS_AREAS)
     assert sorted(found) == sorted(names)
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["fast"], None, "unknown configuration 'fast'"),
+    (["baseline"], "/proc/no-such-folder", "build folder /proc/no-such-folder/synth: cannot create"),
+])
+def test_record_areas_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, argv, env,
+                                                                       message):
+    monkeypatch.setattr(record_areas, "DIGITS_AREAS", tmp_path / "areas.json")
+    if env:
+        monkeypatch.setenv("ACCEL_BUILD_DIR", env)
+    with pytest.raises(SystemExit) as exit_:
+        record_areas.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.strip().splitlines()[-1].count(message) == 1
+    assert not (tmp_path / "areas.json").exists()

@@ -342,7 +342,7 @@ def _pass_commands(x_bits, w_bits, buffers, load_weights=True, weights=None, act
         "weights": [_command(Op.LOAD_WGT, weight_base + addr, word) for addr, word in enumerate(weight_data)]
                    if load_weights else [],
         "run": [_command(Op.RUN)],
-        "results": [_command(Op.STORE, addr) for addr in stores if store]
+        "results": ([_command(Op.STORE, addr) for addr in stores] if store else [])
                    + [_command(Op.COUNTER, index) for index in range(len(COUNTERS))],
     }
     return parts, (rows, inner, cols), held

@@ -18,6 +18,7 @@ import sys
 from ...sim.network import CONFIGURATIONS
 from ...synth import accelerator_area
 from ...synth.area_record import source_digest, write_record
+from ...synth.errors import SynthError
 from ...synth.workspace import build_folder
 from . import DIGITS_AREAS, DIGITS_BUFFERS
 
@@ -33,19 +34,19 @@ def main(argv=None):
         parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGURATIONS)}")
     names = args.names or list(CONFIGURATIONS)
     sources = source_digest()           # of the code this process builds: checked again before writing
-    build_dir = build_folder("synth")
     areas = []
-    for name in names:
-        buffers = CONFIGURATIONS[name].buffers(DIGITS_BUFFERS)
-        area = accelerator_area(buffers, build_dir=build_dir,
-                                progress=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True))
-        print(f"{name}: {area['ge']:,.1f} GE, {area['flip_flops']:,} flip-flops, {area['sram']['bits']:,} SRAM bits "
-              f"({area['seconds']} s)", flush=True)
-        areas.append((buffers, area))
-    try:
+    try:                # an unusable build folder, a failed synthesis, sources edited meanwhile: one line
+        build_dir = build_folder("synth")
+        for name in names:
+            buffers = CONFIGURATIONS[name].buffers(DIGITS_BUFFERS)
+            area = accelerator_area(buffers, build_dir=build_dir,
+                                    progress=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True))
+            print(f"{name}: {area['ge']:,.1f} GE, {area['flip_flops']:,} flip-flops, {area['sram']['bits']:,} "
+                  f"SRAM bits ({area['seconds']} s)", flush=True)
+            areas.append((buffers, area))
         write_record(areas, DIGITS_AREAS, shlex.join(["python", "-m", "accel.cli.workloads.record_areas", *args.names]),
                      sources)
-    except ValueError as error:
+    except (ValueError, SynthError, OSError) as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"wrote {DIGITS_AREAS}")
 
